@@ -1,0 +1,129 @@
+"""Settings read from ``DASHBOARD_*`` environment variables, each with a default and help text.
+
+This module only reads and converts settings; it must not open files, touch the store or import
+Streamlit. The README's settings table is checked against ``SETTINGS`` by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from dashboard.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+    convert: Callable[[str], Any] = str
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be greater than 0")
+    return value
+
+
+def _bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("use true or false")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DASHBOARD_DATA_DIR",
+        str(REPO_ROOT / "var"),
+        "Folder that holds the embedded store (dashboard.duckdb). Created on first start.",
+        Path,
+    ),
+    Setting(
+        "DASHBOARD_SAMPLE_DIR",
+        str(REPO_ROOT / "data" / "sample"),
+        "Folder of the bundled sample the store is seeded from when it is empty.",
+        Path,
+    ),
+    Setting(
+        "DASHBOARD_TILE_URL",
+        "",
+        "Optional basemap tile URL template ({z}/{x}/{y}); empty means no basemap, which works offline.",
+    ),
+    Setting(
+        "DASHBOARD_TILE_ATTRIBUTION",
+        "",
+        "Attribution text shown with the basemap tiles named by DASHBOARD_TILE_URL.",
+    ),
+    Setting(
+        "DASHBOARD_STATIC_URL",
+        "/app/static/vendor",
+        "URL path where the local Leaflet/jQuery/Bootstrap/d3 assets are served (change behind a proxy prefix).",
+    ),
+    Setting(
+        "DASHBOARD_LOCK_TIMEOUT",
+        "30",
+        "Seconds to wait for the store while another process (an ingest, say) is writing to it.",
+        _positive_float,
+    ),
+    Setting(
+        "DASHBOARD_SHOW_ERROR_DETAILS",
+        "false",
+        "Show tracebacks of unexpected errors in the browser (development only; they are always logged).",
+        _bool,
+    ),
+    Setting(
+        "DASHBOARD_LOG_LEVEL",
+        "INFO",
+        "Python logging level for the app and the CLI (DEBUG, INFO, WARNING, ERROR).",
+        lambda text: text.strip().upper(),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    sample_dir: Path
+    tile_url: str
+    tile_attribution: str
+    static_url: str
+    lock_timeout: float
+    show_error_details: bool
+    log_level: str
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "dashboard.duckdb"
+
+
+def _field_name(setting: Setting) -> str:
+    return setting.name.removeprefix("DASHBOARD_").lower()
+
+
+def load(environ: Mapping[str, str] | None = None) -> Config:
+    """Read every setting from ``environ`` (default ``os.environ``); raise ConfigError on a bad value."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.name, setting.default)
+        try:
+            values[_field_name(setting)] = setting.convert(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Setting {setting.name} has an invalid value",
+                f"{setting.name}={raw!r}: {exc}.",
+                hint=f"{setting.help} Default: {setting.default!r}.",
+            ) from exc
+    known = {f.name for f in fields(Config)}
+    assert set(values) == known, "SETTINGS and Config must name the same fields"
+    return Config(**values)

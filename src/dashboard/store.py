@@ -1,0 +1,468 @@
+"""The embedded store (DuckDB): versioned datasets, atomic commits, SQL aggregates.
+
+Each commit writes a complete new table for its dataset (``incidents_v3``) and moves the dataset's
+active pointer in the same transaction, so a failed or killed commit leaves the previous version
+active and intact, and a rollback is a pointer move. Pages receive small aggregated frames from the
+``count_*`` functions here, never raw incident rows. Connections are short-lived so a CLI ingest can
+write while the app runs. SQL stays portable (date_trunc, extract, standard joins) for a later
+PostgreSQL backend. This module must not import Streamlit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from dashboard import schema
+from dashboard.errors import DataMissingError, StoreBusyError, StoreError
+
+log = logging.getLogger(__name__)
+
+CATALOG_DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS dataset_versions (
+        dataset TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        table_name TEXT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        mode TEXT NOT NULL,
+        source TEXT,
+        file_hash TEXT,
+        rows_in BIGINT,
+        rows_kept BIGINT,
+        rows_rejected BIGINT,
+        row_count BIGINT NOT NULL,
+        content_hash TEXT NOT NULL,
+        mapping TEXT,
+        author TEXT,
+        note TEXT,
+        PRIMARY KEY (dataset, version)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS active_versions (
+        dataset TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    )
+    """,
+)
+
+# Columns of each dataset as stored; areas keep geometry as WKB so the SQL stays portable.
+STORED_COLUMNS: dict[str, tuple[str, ...]] = {
+    kind: tuple("geometry_wkb" if c == "geometry" else c for c in schema.SCHEMAS[kind].columns)
+    for kind in schema.DATASETS
+}
+
+TIME_COLUMN = {"incidents": "occurred_at", "outreach": "starts_at", "surveys": "period_start"}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    source: str
+    file_hash: str = ""
+    rows_in: int | None = None
+    rows_kept: int | None = None
+    rows_rejected: int | None = None
+    mapping: dict[str, Any] | None = None
+    author: str = "system"
+    note: str = ""
+
+
+class Store:
+    """One DuckDB file. Safe to share between threads: every call opens its own short connection."""
+
+    def __init__(self, path: Path, lock_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout = lock_timeout
+        self._token_lock = threading.Lock()
+        self._token_cache: tuple[tuple[int, ...], str] | None = None
+        self._initialised = False
+
+    # ------------------------------------------------------------------------------ connections
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                "Data folder cannot be created",
+                f"{self.path.parent}: {exc.strerror}.",
+                hint="Set DASHBOARD_DATA_DIR to a folder this user may write to.",
+            ) from exc
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                text = str(exc)
+                if "lock" in text.lower() and time.monotonic() < deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.5)
+                    continue
+                if "lock" in text.lower():
+                    raise StoreBusyError(
+                        message=f"Another process has held {self.path.name} for over {self.lock_timeout:.0f} s.",
+                        hint="Wait for the running ingest to finish, or raise DASHBOARD_LOCK_TIMEOUT.",
+                    ) from exc
+                raise StoreError(
+                    "Data store cannot be opened",
+                    f"{self.path}: {text.splitlines()[0]}",
+                    hint="Check that DASHBOARD_DATA_DIR is writable and the disk is not full.",
+                ) from exc
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def initialise(self) -> None:
+        """Create the catalog tables if this is a new store (once per Store object)."""
+        if self._initialised:
+            return
+        with self.connect() as con:
+            for ddl in CATALOG_DDL:
+                con.execute(ddl)
+        self._initialised = True
+
+    # --------------------------------------------------------------------------------- catalog
+    def active_versions(self) -> dict[str, int]:
+        self.initialise()
+        with self.connect() as con:
+            rows = con.execute("SELECT dataset, version FROM active_versions ORDER BY dataset").fetchall()
+        return {d: int(v) for d, v in rows}
+
+    def version_token(self) -> str:
+        """A short string that changes whenever any dataset's active version changes.
+
+        Cheap on the hot path: the catalog is re-read only when the database file or its WAL changed,
+        so a warm page rerun does not open the database just to learn nothing moved.
+        """
+        stamp = tuple(
+            v for p in (self.path, self.path.with_name(self.path.name + ".wal"))
+            for v in ((os.stat(p).st_mtime_ns, os.stat(p).st_size) if p.exists() else (0, 0))
+        )
+        with self._token_lock:
+            if self._token_cache and self._token_cache[0] == stamp:
+                return self._token_cache[1]
+        token = ",".join(f"{d}:{v}" for d, v in self.active_versions().items()) or "empty"
+        with self._token_lock:
+            self._token_cache = (stamp, token)
+        return token
+
+    def versions(self, dataset: str | None = None) -> pd.DataFrame:
+        self.initialise()
+        sql = """
+            SELECT v.dataset, v.version, v.created_at, v.mode, v.source, v.rows_in, v.rows_kept,
+                   v.rows_rejected, v.row_count, v.author, v.note, v.file_hash, v.content_hash, v.table_name,
+                   (a.version IS NOT NULL) AS active
+            FROM dataset_versions v
+            LEFT JOIN active_versions a ON a.dataset = v.dataset AND a.version = v.version
+            WHERE (? IS NULL OR v.dataset = ?)
+            ORDER BY v.dataset, v.version DESC
+        """
+        with self.connect() as con:
+            return con.execute(sql, [dataset, dataset]).df()
+
+    def table(self, dataset: str, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
+        """Name of the active table of ``dataset`` (None when it has no version yet)."""
+        if con is None:
+            with self.connect() as con2:
+                return self.table(dataset, con2)
+        row = con.execute(
+            "SELECT v.table_name FROM active_versions a JOIN dataset_versions v "
+            "ON v.dataset = a.dataset AND v.version = a.version WHERE a.dataset = ?",
+            [dataset],
+        ).fetchone()
+        return row[0] if row else None
+
+    def is_empty(self) -> bool:
+        return not self.active_versions()
+
+    # ---------------------------------------------------------------------------------- commit
+    def commit(self, dataset: str, frame: pd.DataFrame, provenance: Provenance, mode: str = "replace") -> int:
+        """Store ``frame`` (already canonical) as a new active version of ``dataset``; return its number.
+
+        mode="append" keeps the active rows whose key is not in ``frame`` (the newer record wins).
+        All of it happens in one transaction: on any failure the previous version stays active.
+        """
+        if dataset not in schema.DATASETS:
+            raise StoreError("Unknown dataset", f"{dataset!r} is not a dataset kind.",
+                             hint=f"Use one of {', '.join(schema.DATASETS)}.")
+        if mode not in ("replace", "append"):
+            raise StoreError("Unknown commit mode", f"{mode!r}", hint="Use 'replace' or 'append'.")
+        incoming = _to_stored(dataset, frame)
+        columns = STORED_COLUMNS[dataset]
+        collist = ", ".join(columns)
+        keys = schema.KEYS[dataset]
+        self.initialise()
+        with self.connect() as con:
+            con.register("incoming", incoming)
+            try:
+                con.execute("BEGIN TRANSACTION")
+                previous = self.table(dataset, con)
+                version = con.execute(
+                    "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset = ?", [dataset]
+                ).fetchone()[0]
+                # Every identifier below comes from schema constants and the catalog, never from input.
+                name = f"{dataset}_v{version}"
+                select = f"SELECT {collist} FROM incoming"  # noqa: S608
+                if mode == "append" and previous:
+                    keymatch = " AND ".join(f"i.{k} = p.{k}" for k in keys)
+                    select += (
+                        f" UNION ALL SELECT {', '.join('p.' + c for c in columns)} FROM {previous} p"  # noqa: S608
+                        f" WHERE NOT EXISTS (SELECT 1 FROM incoming i WHERE {keymatch})"
+                    )
+                con.execute(f"CREATE TABLE {name} AS {select}")
+                row_count = con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]  # noqa: S608
+                content = _content_hash(con, name, columns, keys)
+                con.execute(
+                    "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [dataset, version, name, datetime.now(), mode, provenance.source, provenance.file_hash,
+                     provenance.rows_in, provenance.rows_kept, provenance.rows_rejected, row_count, content,
+                     json.dumps(provenance.mapping or {}, default=str), provenance.author, provenance.note],
+                )
+                con.execute("DELETE FROM active_versions WHERE dataset = ?", [dataset])
+                con.execute("INSERT INTO active_versions VALUES (?, ?)", [dataset, version])
+                con.execute("COMMIT")
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(
+                    "Commit failed; nothing was changed",
+                    f"{dataset}: {str(exc).splitlines()[0]}",
+                    hint="The previous version is still active. Check free disk space and that the data "
+                         "folder is writable, then try again.",
+                ) from exc
+            finally:
+                con.unregister("incoming")
+        log.info("committed %s version %s (%s rows, %s)", dataset, version, row_count, mode)
+        return int(version)
+
+    def rollback(self, dataset: str, version: int) -> None:
+        """Make an earlier (or later) stored version of ``dataset`` the active one."""
+        with self.connect() as con:
+            exists = con.execute(
+                "SELECT 1 FROM dataset_versions WHERE dataset = ? AND version = ?", [dataset, version]
+            ).fetchone()
+            if not exists:
+                raise StoreError("No such version", f"{dataset} has no version {version}.",
+                                 hint="Pick a version from the version list (python -m dashboard status).")
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DELETE FROM active_versions WHERE dataset = ?", [dataset])
+            con.execute("INSERT INTO active_versions VALUES (?, ?)", [dataset, version])
+            con.execute("COMMIT")
+
+    # ---------------------------------------------------------------------------------- reading
+    def query(self, sql: str, params: Sequence[Any] = (), **tables: str) -> pd.DataFrame:
+        """Run ``sql`` with ``{incidents}``-style placeholders replaced by the active table names.
+
+        Raises DataMissingError if a named dataset has no version yet.
+        """
+        with self.connect() as con:
+            names = {}
+            for placeholder, dataset in tables.items():
+                table = self.table(dataset, con)
+                if table is None:
+                    raise DataMissingError(
+                        message=f"No {dataset} have been loaded yet.",
+                        hint=f"Load them with: python -m dashboard ingest FILE --kind {dataset}",
+                    )
+                names[placeholder] = table
+            return con.execute(sql.format(**names), list(params)).df()
+
+    def has(self, dataset: str) -> bool:
+        return dataset in self.active_versions()
+
+    def status(self) -> list[dict[str, Any]]:
+        """Per dataset: active version, rows, date range, loaded-at, source (for the CLI and Data page)."""
+        out = []
+        versions = self.versions()
+        for dataset in schema.DATASETS:
+            active = versions[(versions["dataset"] == dataset) & versions["active"]]
+            if active.empty:
+                out.append({"dataset": dataset, "version": None, "rows": 0, "min_date": None,
+                            "max_date": None, "loaded_at": None, "source": None, "versions": 0})
+                continue
+            row = active.iloc[0]
+            lo = hi = None
+            if dataset in TIME_COLUMN:
+                col = TIME_COLUMN[dataset]
+                rng = self.query(f"SELECT MIN({col}) lo, MAX({col}) hi FROM {{t}}", t=dataset)  # noqa: S608
+                lo, hi = rng["lo"].iloc[0], rng["hi"].iloc[0]
+            out.append({
+                "dataset": dataset,
+                "version": int(row["version"]),
+                "rows": int(row["row_count"]),
+                "min_date": None if pd.isna(lo) else pd.Timestamp(lo).isoformat(),
+                "max_date": None if pd.isna(hi) else pd.Timestamp(hi).isoformat(),
+                "loaded_at": pd.Timestamp(row["created_at"]).isoformat(timespec="seconds"),
+                "source": row["source"],
+                "versions": int((versions["dataset"] == dataset).sum()),
+            })
+        return out
+
+    def areas(self, level: str) -> pd.DataFrame:
+        """Areas of one level: area_id, name, geometry_wkb (decode with geo.from_store)."""
+        return self.query("SELECT area_id, name, geometry_wkb FROM {a} WHERE level = ? ORDER BY area_id",
+                          [level], a="areas")
+
+    def levels(self) -> list[str]:
+        if not self.has("areas"):
+            return []
+        found = set(self.query("SELECT DISTINCT level FROM {a}", a="areas")["level"])
+        return [lvl for lvl in schema.LEVELS if lvl in found]
+
+    def population(self, level: str) -> pd.DataFrame:
+        """Latest population per area of ``level``: area_id, year, population."""
+        if not self.has("population"):
+            return pd.DataFrame({"area_id": pd.Series(dtype=str), "year": pd.Series(dtype=int),
+                                 "population": pd.Series(dtype=int)})
+        return self.query(
+            """
+            SELECT p.area_id, p.year, p.population FROM {p} p
+            JOIN (SELECT area_id, MAX(year) AS year FROM {p} WHERE level = ? GROUP BY area_id) m
+              ON m.area_id = p.area_id AND m.year = p.year
+            WHERE p.level = ? ORDER BY p.area_id
+            """,
+            [level, level], p="population",
+        )
+
+    # ------------------------------------------------------------------------------ aggregates
+    def date_bounds(self, dataset: str = "incidents") -> tuple[date, date] | None:
+        if not self.has(dataset):
+            return None
+        col = TIME_COLUMN[dataset]
+        rng = self.query(f"SELECT MIN({col}) lo, MAX({col}) hi FROM {{t}}", t=dataset)  # noqa: S608
+        if rng["lo"].isna().iloc[0]:
+            return None
+        return pd.Timestamp(rng["lo"].iloc[0]).date(), pd.Timestamp(rng["hi"].iloc[0]).date()
+
+    def offense_groups_present(self) -> list[str]:
+        if not self.has("incidents"):
+            return []
+        found = set(self.query("SELECT DISTINCT offense_group FROM {i}", i="incidents")["offense_group"])
+        return [g for g in schema.OFFENSE_GROUPS if g in found]
+
+    def count_incidents(
+        self,
+        by: Sequence[str],
+        start: date,
+        end: date,
+        offense_groups: Sequence[str] | None = None,
+        area: tuple[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """Incident counts from ``start`` to ``end`` inclusive, grouped by ``by``.
+
+        ``by`` items: "week" (Monday of the ISO week), "day", "offense_group", "hour", "dow"
+        (1 = Monday), or a level key ("beat", "district", "community_area": its area id).
+        ``area`` = (level, area_id) restricts to one area. Returns the ``by`` columns and ``count``.
+        """
+        return self._count("incidents", by, start, end, offense_groups=offense_groups, area=area)
+
+    def count_outreach(
+        self, by: Sequence[str], start: date, end: date, area: tuple[str, str] | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """Outreach counts: ``events`` (distinct events) and ``rows`` (event x place), plus summed
+        attendees, officer_hours, contacts, referrals, reach; grouped like count_incidents
+        (also "event_type", "program")."""
+        if not self.has("outreach"):  # outreach is optional: a department may load crime only
+            return _empty_counts(by, "outreach")
+        return self._count("outreach", by, start, end, area=area, event_types=event_types)
+
+    def _count(self, dataset, by, start, end, offense_groups=None, area=None, event_types=None) -> pd.DataFrame:
+        if not self.has(dataset):
+            raise DataMissingError(message=f"No {dataset} have been loaded yet.",
+                                   hint=f"Load them with: python -m dashboard ingest FILE --kind {dataset}")
+        tcol = TIME_COLUMN[dataset]
+        exprs = {
+            "week": f"CAST(date_trunc('week', {tcol}) AS DATE)",
+            "day": f"CAST({tcol} AS DATE)",
+            "month": f"CAST(date_trunc('month', {tcol}) AS DATE)",
+            "hour": f"CAST(extract(hour FROM {tcol}) AS INTEGER)",
+            "dow": f"CAST(extract(isodow FROM {tcol}) AS INTEGER)",
+            "offense_group": "offense_group",
+            "offense": "offense",
+            "event_type": "event_type",
+            "program": "program",
+            "unit": "unit",
+            **{key: lvl.column for key, lvl in schema.LEVELS.items()},
+        }
+        unknown = [b for b in by if b not in exprs]
+        if unknown:
+            raise StoreError("Unknown grouping", f"Cannot group {dataset} by {unknown}.",
+                             hint=f"Use some of {sorted(exprs)}.")
+        select = [f"{exprs[b]} AS {b}" for b in by]
+        where = [f"{tcol} >= ?", f"{tcol} < ?"]
+        params: list[Any] = [pd.Timestamp(start).to_pydatetime(),
+                             (pd.Timestamp(end) + pd.Timedelta(days=1)).to_pydatetime()]
+        if offense_groups is not None:
+            if not offense_groups:
+                return _empty_counts(by, dataset)
+            where.append(f"offense_group IN ({', '.join('?' * len(offense_groups))})")
+            params.extend(offense_groups)
+        if event_types is not None:
+            if not event_types:
+                return _empty_counts(by, dataset)
+            where.append(f"event_type IN ({', '.join('?' * len(event_types))})")
+            params.extend(event_types)
+        if area is not None:
+            level, area_id = area
+            where.append(f"{schema.LEVELS[level].column} = ?")
+            params.append(area_id)
+        for b in by:
+            if b in schema.LEVELS:
+                where.append(f"{schema.LEVELS[b].column} IS NOT NULL")
+        if dataset == "incidents":
+            measures = ["COUNT(*) AS count"]
+        else:
+            measures = ["COUNT(DISTINCT event_id) AS events", "COUNT(*) AS rows"] + [
+                f"SUM({m}) AS {m}" for m in ("attendees", "officer_hours", "contacts", "referrals", "reach")
+            ]
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(by)))}" if by else ""
+        order = f" ORDER BY {', '.join(str(i + 1) for i in range(len(by)))}" if by else ""
+        sql = (f"SELECT {', '.join(select + measures)} FROM {{t}} "  # noqa: S608 - names are whitelisted
+               f"WHERE {' AND '.join(where)}{group}{order}")
+        return self.query(sql, params, t=dataset)
+
+
+def _empty_counts(by: Sequence[str], dataset: str) -> pd.DataFrame:
+    measures = ["count"] if dataset == "incidents" else ["events", "rows", "attendees", "officer_hours",
+                                                         "contacts", "referrals", "reach"]
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in by} | {m: pd.Series(dtype=float) for m in measures})
+
+
+def _to_stored(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(frame).copy()
+    if dataset == "areas":
+        import shapely
+
+        out["geometry_wkb"] = shapely.to_wkb(out["geometry"].values)
+        out = out.drop(columns="geometry")
+    missing = [c for c in STORED_COLUMNS[dataset] if c not in out.columns]
+    if missing:
+        raise StoreError("Frame is not canonical", f"{dataset} frame lacks {missing}.",
+                         hint="Pass it through ingest first.")
+    return out[list(STORED_COLUMNS[dataset])]
+
+
+def _content_hash(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """Order-independent fingerprint of a table's content, to check a version is what was committed."""
+    cols = ", ".join(f"CAST({c} AS VARCHAR)" for c in columns if c != "geometry_wkb")
+    row = con.execute(f"SELECT COUNT(*), SUM(hash(concat_ws('|', {cols}))) FROM {table}").fetchone()  # noqa: S608
+    return hashlib.sha256(f"{row[0]}:{row[1]}".encode()).hexdigest()[:16]

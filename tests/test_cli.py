@@ -1,0 +1,75 @@
+"""cli: status and ingest through `python -m dashboard`, the same code path nightly scripts use."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CSV = ("ID,Case Number,Date,Primary Type,Description,Beat,District,Community Area,Latitude,Longitude\n"
+       "900000001,JA1,12/31/2017 11:00:00 PM,THEFT,RETAIL,0111,001,32,41.88,-87.63\n"
+       "900000002,JA2,not a date,THEFT,RETAIL,0111,001,32,41.88,-87.63\n")
+
+
+def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data_dir), "DASHBOARD_LOG_LEVEL": "WARNING"}
+    return subprocess.run([sys.executable, "-m", "dashboard", *args], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli")
+    assert cli(path, "prepare").returncode == 0
+    return path
+
+
+def test_status_json_reports_every_dataset(data_dir):
+    out = json.loads(cli(data_dir, "status", "--json").stdout)
+    status = {d["dataset"]: d for d in out["datasets"]}
+    assert status["incidents"]["rows"] == 536_605
+    assert status["incidents"]["min_date"].startswith("2016-01-01")
+    assert status["incidents"]["max_date"].startswith("2017-12-31")
+    assert status["outreach"]["rows"] > 0 and status["areas"]["rows"] == 375
+    assert status["population"]["rows"] == 77 and status["surveys"]["version"] is None
+    assert all(status[d]["loaded_at"] for d in ("incidents", "outreach", "areas", "population"))
+
+
+def test_ingest_dry_run_then_commit_then_rollback(data_dir, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(CSV)
+    dry = cli(data_dir, "ingest", str(path), "--kind", "incidents", "--dry-run", "--json")
+    report = json.loads(dry.stdout)
+    assert dry.returncode == 0 and report["committed"] is False
+    assert (report["rows_in"], report["rows_kept"], report["rows_rejected"]) == (2, 1, 1)
+    assert report["rejected_by_reason"] == {"unparseable date": 1}
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["datasets"][0]["version"] == 1
+
+    done = json.loads(cli(data_dir, "ingest", str(path), "--kind", "incidents", "--json").stdout)
+    assert done["committed"] and done["version"] == 2
+    status = json.loads(cli(data_dir, "status", "--json").stdout)["datasets"][0]
+    assert status["rows"] == 536_606  # appended, de-duplicated by id
+
+    assert cli(data_dir, "rollback", "incidents", "1").returncode == 0
+    assert json.loads(cli(data_dir, "status", "--json").stdout)["datasets"][0]["rows"] == 536_605
+
+
+def test_bad_file_exits_2_with_a_fix_and_changes_nothing(data_dir, tmp_path):
+    before = cli(data_dir, "status", "--json").stdout
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    result = cli(data_dir, "ingest", str(bad), "--kind", "incidents")
+    assert result.returncode == 2
+    assert "Required incidents columns not found" in result.stderr and "fix:" in result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = json.loads(cli(data_dir, "ingest", str(bad), "--kind", "incidents", "--json").stdout)
+    assert as_json["title"] == "Required incidents columns not found" and as_json["hint"]
+    missing = cli(data_dir, "ingest", str(tmp_path / "nope.csv"), "--kind", "incidents")
+    assert missing.returncode == 2 and "File could not be opened" in missing.stderr
+    assert cli(data_dir, "status", "--json").stdout == before

@@ -1,0 +1,45 @@
+"""config: defaults, conversions, clear errors, and the README's settings table naming every setting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dashboard import config
+from dashboard.errors import ConfigError
+from tests.conftest import REPO
+
+
+def test_defaults_load_without_environment():
+    cfg = config.load({})
+    assert cfg.data_dir == REPO / "var"
+    assert cfg.tile_url == "" and cfg.lock_timeout == 30.0 and cfg.show_error_details is False
+    assert cfg.store_path.name == "dashboard.duckdb"
+
+
+def test_environment_overrides_and_converts(tmp_path):
+    cfg = config.load({"DASHBOARD_DATA_DIR": str(tmp_path), "DASHBOARD_LOCK_TIMEOUT": "2.5",
+                       "DASHBOARD_SHOW_ERROR_DETAILS": "yes", "DASHBOARD_LOG_LEVEL": "debug"})
+    assert cfg.data_dir == tmp_path and cfg.lock_timeout == 2.5 and cfg.show_error_details
+    assert cfg.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(("name", "value"), [("DASHBOARD_LOCK_TIMEOUT", "-1"), ("DASHBOARD_LOCK_TIMEOUT", "soon"),
+                                             ("DASHBOARD_SHOW_ERROR_DETAILS", "maybe")])
+def test_bad_values_name_the_setting_and_the_fix(name, value):
+    with pytest.raises(ConfigError) as info:
+        config.load({name: value})
+    assert name in info.value.message and "Default" in info.value.hint
+
+
+def test_every_setting_has_help_and_is_in_the_readme():
+    readme = (REPO / "README.md").read_text()
+    table = dict(re.findall(r"^\| `(DASHBOARD_[A-Z_]+)` \| `([^`]*)` \|", readme, flags=re.M))
+    for setting in config.SETTINGS:
+        assert setting.help.strip(), setting.name
+        assert setting.name in table, f"README settings table misses {setting.name}"
+    assert set(table) == {s.name for s in config.SETTINGS}, "README lists a setting that does not exist"
+    for setting in config.SETTINGS:
+        shown = table[setting.name].replace("<repo>", str(REPO))
+        assert shown == setting.default, f"README default of {setting.name} differs from the code"

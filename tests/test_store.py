@@ -1,0 +1,187 @@
+"""store: versioned commits, append de-duplication, rollback, atomicity, busy handling, SQL aggregates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from dashboard import sample
+from dashboard.errors import DataMissingError, StoreBusyError, StoreError
+from dashboard.store import Provenance, Store
+from tests.conftest import REPO, incidents_frame
+
+P = Provenance(source="test")
+
+
+def three_incidents():
+    return incidents_frame([
+        {"incident_id": "a", "occurred_at": "2017-01-02 10:00", "beat_id": "0111", "community_area_id": "1"},
+        {"incident_id": "b", "occurred_at": "2017-01-08 23:59", "beat_id": "0111", "offense": "HOMICIDE",
+         "offense_group": "homicide", "community_area_id": "1"},
+        {"incident_id": "c", "occurred_at": "2017-01-09 00:00", "beat_id": "0112", "community_area_id": "2"},
+    ])
+
+
+def test_commit_creates_versions_and_token_changes(store: Store):
+    assert store.is_empty()
+    token0 = store.version_token()
+    v1 = store.commit("incidents", three_incidents(), P)
+    token1 = store.version_token()
+    assert v1 == 1 and token1 != token0
+    v2 = store.commit("incidents", three_incidents().head(1), P, mode="replace")
+    assert v2 == 2 and store.version_token() != token1
+    versions = store.versions("incidents")
+    assert versions["version"].tolist() == [2, 1]
+    assert versions["active"].tolist() == [True, False]
+    assert versions["row_count"].tolist() == [1, 3]
+
+
+def test_append_dedupes_by_id_newer_wins(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    newer = incidents_frame([
+        {"incident_id": "a", "occurred_at": "2017-01-02 10:00", "offense": "BATTERY", "offense_group": "violent"},
+        {"incident_id": "d", "occurred_at": "2017-02-01 10:00"},
+    ])
+    store.commit("incidents", newer, P, mode="append")
+    rows = store.query("SELECT incident_id, offense FROM {i} ORDER BY 1", i="incidents")
+    assert rows.values.tolist() == [["a", "BATTERY"], ["b", "HOMICIDE"], ["c", "THEFT"], ["d", "THEFT"]]
+
+
+def test_rollback_restores_previous_content(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    hash1 = store.versions("incidents")["content_hash"].iloc[0]
+    store.commit("incidents", three_incidents().head(1), P)
+    store.rollback("incidents", 1)
+    assert store.active_versions()["incidents"] == 1
+    assert len(store.query("SELECT * FROM {i}", i="incidents")) == 3
+    assert store.versions("incidents").set_index("version").loc[1, "content_hash"] == hash1
+    with pytest.raises(StoreError, match="No such version"):
+        store.rollback("incidents", 9)
+
+
+def test_failed_commit_changes_nothing(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    before = store.versions()
+    broken = three_incidents().drop(columns=["offense_group"])
+    with pytest.raises(StoreError):
+        store.commit("incidents", broken, P)
+    pd.testing.assert_frame_equal(store.versions(), before)
+
+
+def test_failure_inside_the_transaction_rolls_back(store: Store, monkeypatch):
+    store.commit("incidents", three_incidents(), P)
+    before = store.versions()
+    import dashboard.store as store_module
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(store_module, "_content_hash", explode)
+    with pytest.raises(StoreError, match="Commit failed"):
+        store.commit("incidents", three_incidents(), P)
+    pd.testing.assert_frame_equal(store.versions(), before)
+    assert "incidents_v2" not in store.query("SELECT table_name FROM information_schema.tables")[
+        "table_name"].tolist()
+
+
+def test_killed_commits_leave_previous_or_new_version_complete(tmp_path):
+    """SIGKILL a process in the middle of committing, several times; the store must always reopen with
+    every listed version complete (row count and content hash as recorded)."""
+    path = tmp_path / "k.duckdb"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from dashboard.store import Store, Provenance
+        from dashboard import sample
+        from pathlib import Path
+        frame = sample.read_sample(Path({str(REPO / 'data' / 'sample')!r}), "incidents").head(150_000)
+        s = Store(Path({str(path)!r}))
+        print("ready", flush=True)
+        while True:
+            s.commit("incidents", frame, Provenance(source="loop"))
+    """)
+    for delay in (0.4, 1.1, 1.9):
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        store = Store(path)
+        versions = store.versions("incidents")
+        for row in versions.itertuples():
+            count = store.query(f"SELECT COUNT(*) AS n FROM {row.table_name}")["n"].iloc[0]  # noqa: S608
+            assert count == row.row_count == 150_000
+        if len(versions):
+            assert versions["active"].sum() == 1
+
+
+def test_busy_store_waits_then_says_so(tmp_path):
+    path = tmp_path / "busy.duckdb"
+    Store(path).initialise()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); "
+                               "time.sleep(30)"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        start = time.monotonic()
+        with pytest.raises(StoreBusyError) as info:
+            Store(path, lock_timeout=0.5).active_versions()
+        assert 0.4 < time.monotonic() - start < 5
+        assert "DASHBOARD_LOCK_TIMEOUT" in info.value.hint
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_unwritable_data_dir_gives_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError) as info:
+        Store(blocker / "sub" / "x.duckdb").initialise()
+    assert "DASHBOARD_DATA_DIR" in info.value.hint
+
+
+def test_count_incidents_by_week_level_and_group(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    weekly = store.count_incidents(["week"], date(2017, 1, 1), date(2017, 1, 31))
+    # 2017-01-02 and 2017-01-08 fall in the ISO week starting Monday 2 Jan; 9 Jan starts the next.
+    assert weekly["week"].astype(str).tolist() == ["2017-01-02", "2017-01-09"]
+    assert weekly["count"].tolist() == [2, 1]
+    by_beat = store.count_incidents(["beat", "offense_group"], date(2017, 1, 1), date(2017, 1, 8))
+    assert by_beat.values.tolist() == [["0111", "homicide", 1], ["0111", "property", 1]]
+    # the end date is inclusive: an incident at 23:59 on the end day counts
+    assert store.count_incidents([], date(2017, 1, 8), date(2017, 1, 8))["count"].tolist() == [1]
+    only = store.count_incidents([], date(2017, 1, 1), date(2017, 1, 31), offense_groups=["homicide"])
+    assert only["count"].tolist() == [1]
+    assert store.count_incidents(["week"], date(2017, 1, 1), date(2017, 1, 31), offense_groups=[]).empty
+    area = store.count_incidents(["hour", "dow"], date(2017, 1, 1), date(2017, 1, 31), area=("community_area", "1"))
+    assert sorted(area.values.tolist()) == [[10, 1, 1], [23, 7, 1]]
+
+
+def test_missing_dataset_is_a_clear_error(store: Store):
+    with pytest.raises(DataMissingError, match="No incidents"):
+        store.count_incidents(["week"], date(2017, 1, 1), date(2017, 1, 31))
+    assert store.count_outreach(["week"], date(2017, 1, 1), date(2017, 1, 31)).empty  # outreach is optional
+
+
+def test_sample_store_status_and_aggregates_match_raw(sample_store: Store):
+    status = {s["dataset"]: s for s in sample_store.status()}
+    assert status["incidents"]["rows"] == 536_605
+    assert status["outreach"]["rows"] > 5000 and status["areas"]["rows"] == 77 + 23 + 275
+    assert status["surveys"]["version"] is None  # the sample ships no survey data
+    frame = sample.read_sample(REPO / "data" / "sample", "incidents")
+    weekly = sample_store.count_incidents(["community_area"], date(2017, 1, 1), date(2017, 12, 31))
+    in_2017 = frame[frame["occurred_at"].dt.year == 2017]
+    expected = in_2017.groupby("community_area_id").size()
+    got = weekly.set_index("community_area")["count"]
+    assert got.sort_index().to_dict() == expected.sort_index().to_dict()
+    pop = sample_store.population("community_area")
+    assert len(pop) == 77 and pop["year"].eq(2020).all()

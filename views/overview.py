@@ -1,0 +1,75 @@
+"""Overview: the selected period against the same dates a year earlier, weekly trend with outreach
+marked on it, and the areas with most incidents."""
+
+import streamlit as st
+
+from dashboard import charts, loader, metrics, schema, stats, ui
+
+st.title("Overview")
+f = ui.current_filters()
+if f is None:
+    ui.empty_state("No incidents are loaded yet.", "Load some on the Data and sources page or with "
+                   "`python -m dashboard ingest FILE --kind incidents`.")
+    st.stop()
+if not f.offense_groups:
+    ui.empty_state("No offense group is selected.", "Pick at least one in the sidebar.")
+    st.stop()
+
+prior_start, prior_end = metrics.prior_period(f.start, f.end)
+st.caption(f"{f.describe()} · compared with {prior_start:%d %b %Y} – {prior_end:%d %b %Y}")
+
+groups = metrics.group_comparison(
+    loader.incident_counts(["offense_group"], f.start, f.end, f.offense_groups),
+    loader.incident_counts(["offense_group"], prior_start, prior_end, f.offense_groups),
+)
+change = stats.rate_change(metrics.total(groups), metrics.total(groups, "prior"))
+events_now = loader.outreach_counts([], f.start, f.end)
+events_before = loader.outreach_counts([], prior_start, prior_end)
+homicides = groups[groups["offense_group"] == "homicide"]
+
+ui.kpi_row([
+    ui.Kpi("Incidents", f"{change.current:,}", ui.pct_text(change.pct_change),
+           help="Recorded incidents in the period; the delta compares with the same dates a year earlier."),
+    ui.Kpi("Same period last year", f"{change.prior:,}", None),
+    ui.Kpi("Homicides", f"{metrics.total(homicides):,}",
+           ui.pct_text(metrics.pct_change(metrics.total(homicides), metrics.total(homicides, "prior"))),
+           help="Reported whatever residents' trust in police: a check on changes in reporting."),
+    ui.Kpi("Outreach events (scheduled)", f"{metrics.total(events_now, 'events'):,}",
+           ui.pct_text(metrics.pct_change(metrics.total(events_now, "events"),
+                                          metrics.total(events_before, "events"))),
+           help="Distinct community events on the police calendar. A schedule, not attendance.",
+           delta_color="normal"),
+])
+st.markdown(f"**{stats.describe_change(change)}**")
+ui.caption("Interval and p-value from a two-sample Poisson comparison (E-test), which treats incidents as "
+           "independent; city-wide counts vary more than that from year to year, so read small changes "
+           "with care.")
+
+now, before, events = metrics.weekly_view(
+    loader.incident_counts(["week"], f.start, f.end, f.offense_groups),
+    loader.incident_counts(["week"], prior_start, prior_end, f.offense_groups),
+    loader.outreach_counts(["week"], f.start, f.end), f.start, f.end,
+)
+ui.chart(charts.weekly_counts(now, before, events, "Incidents per week, with outreach events"), key="weekly")
+ui.csv_download(metrics.weekly_table(now, before, events), "Weekly numbers (CSV)", "weekly_counts.csv",
+                key="weekly_csv")
+
+left, right = st.columns(2)
+with left:
+    ui.chart(charts.offense_group_change(groups, "By offense group"), key="groups")
+    ui.csv_download(groups, "Offense groups (CSV)", "offense_groups.csv", key="groups_csv")
+with right:
+    level = schema.LEVELS[f.level]
+    areas = metrics.area_table(
+        loader.areas(f.level),
+        loader.incident_counts([f.level], f.start, f.end, f.offense_groups),
+        loader.incident_counts([f.level], prior_start, prior_end, f.offense_groups),
+        loader.population(f.level), f.level,
+    )
+    ui.chart(charts.top_areas(metrics.top_areas(areas, 10), f"Top 10 {level.label.lower()}s by incidents"),
+             key="top_areas")
+    ui.csv_download(areas, f"All {level.label.lower()}s (CSV)", f"{f.level}_counts.csv", key="areas_csv")
+
+ui.warning("More trust can mean more *reported* crime: after outreach, a rise in recorded incidents may "
+           "reflect residents reporting more, not more harm. Homicides are reported regardless, so compare "
+           "them with the total.")
