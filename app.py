@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import loader, metrics, ui
 
-st.set_page_config(page_title="Community policing dashboard", page_icon=":material/diversity_3:",
+st.set_page_config(page_title="Community policing dashboard", page_icon="🤝",
                    layout="wide")
 
 navigation = st.navigation(

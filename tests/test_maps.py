@@ -251,3 +251,10 @@ def test_real_chicago_community_areas_stay_small():
     assert len(_features_by_id(m)) == 77
     assert size_mb < 0.5
     assert offline.external_urls(rendered) == []
+
+
+def test_legend_ticks_keep_the_ends_and_drop_crowded_inner_breaks():
+    assert maps.legend_ticks([27, 1891, 3253, 4068, 9000]) == [27, 1891, 3253, 9000]
+    assert maps.legend_ticks([0, 1, 2, 3, 100]) == [0, 100]
+    assert maps.legend_ticks([0, 50, 100]) == [0, 50, 100]
+    assert maps.legend_ticks([5, 9]) == [5, 9]

@@ -140,6 +140,22 @@ def _legend_decimals(low: float, high: float) -> int:
     return max(0, -math.floor(math.log10(step) + 0.01))
 
 
+def legend_ticks(breaks: Sequence[float], min_gap: float = 0.14) -> list[float]:
+    """The breaks the legend labels: the ends always, inner ones only where they do not overlap.
+
+    branca places labels by value on a linear axis, so skewed quantile breaks crowd at one end.
+    """
+    if len(breaks) < 3:
+        return list(breaks)
+    low, high = breaks[0], breaks[-1]
+    span = (high - low) or 1.0
+    ticks = [low]
+    for value in breaks[1:-1]:
+        if (value - ticks[-1]) / span >= min_gap and (high - value) / span >= min_gap:
+            ticks.append(value)
+    return [*ticks, high]
+
+
 def class_breaks(values: Sequence[float] | np.ndarray | pd.Series, classes: int = 5) -> list[float]:
     """Quantile class breaks: an increasing list whose first item <= min and last >= max.
 
@@ -306,7 +322,8 @@ def count_choropleth(
     if breaks:
         colors = list(YL_OR_RD[len(breaks) - 1])
         colormap = branca.colormap.StepColormap(
-            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=legend_title
+            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=legend_title,
+            tick_labels=legend_ticks(breaks),
         )
 
     missing = value.isna().to_numpy()
