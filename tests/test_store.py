@@ -103,7 +103,7 @@ def test_killed_commits_leave_previous_or_new_version_complete(tmp_path):
         from dashboard import sample
         from pathlib import Path
         frame = sample.read_sample(Path({str(REPO / 'data' / 'sample')!r}), "incidents").head(150_000)
-        s = Store(Path({str(path)!r}))
+        s = Store(Path({str(path)!r}), idle_close=0)
         print("ready", flush=True)
         while True:
             s.commit("incidents", frame, Provenance(source="loop"))
@@ -121,11 +121,12 @@ def test_killed_commits_leave_previous_or_new_version_complete(tmp_path):
             assert count == row.row_count == 150_000
         if len(versions):
             assert versions["active"].sum() == 1
+        store.close()  # let the next writer process have the file
 
 
 def test_busy_store_waits_then_says_so(tmp_path):
     path = tmp_path / "busy.duckdb"
-    Store(path).initialise()
+    Store(path, idle_close=0).initialise()
     holder = subprocess.Popen(
         [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); "
                                "time.sleep(30)"], stdout=subprocess.PIPE)
@@ -185,3 +186,15 @@ def test_sample_store_status_and_aggregates_match_raw(sample_store: Store):
     assert got.sort_index().to_dict() == expected.sort_index().to_dict()
     pop = sample_store.population("community_area")
     assert len(pop) == 77 and pop["year"].eq(2020).all()
+
+
+def test_idle_connection_is_released_for_other_processes(tmp_path):
+    path = tmp_path / "idle.duckdb"
+    store = Store(path, idle_close=0.2)
+    store.initialise()
+    assert store._con is not None  # kept open while busy
+    time.sleep(0.6)
+    assert store._con is None  # released after being idle
+    other = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"],
+                           timeout=60)
+    assert other.returncode == 0

@@ -21,7 +21,7 @@ log = logging.getLogger("dashboard")
 
 
 def _store(cfg: config.Config) -> Store:
-    return Store(cfg.store_path, lock_timeout=cfg.lock_timeout)
+    return Store(cfg.store_path, lock_timeout=cfg.lock_timeout, idle_close=0)
 
 
 def _print(data: Any, as_json: bool) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from statsmodels.stats.rates import confint_poisson_2indep, test_poisson_2indep
 
-ETEST_MAX_TOTAL = 2000
+ETEST_MAX_TOTAL = 400
 
 
 @dataclass(frozen=True)

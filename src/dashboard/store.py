@@ -10,12 +10,14 @@ PostgreSQL backend. This module must not import Streamlit.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,19 +83,37 @@ class Provenance:
     note: str = ""
 
 
+_OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for store in list(_OPEN_STORES):
+        store.close()
+
+
 class Store:
     """One DuckDB file. Safe to share between threads: every call opens its own short connection."""
 
-    def __init__(self, path: Path, lock_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, lock_timeout: float = 30.0, idle_close: float = 2.0) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        # Opening the file costs ~16 ms, a query on an open one ~1 ms: keep one connection while the
+        # app is busy, and let go of it (and of DuckDB's file lock) after ``idle_close`` seconds
+        # without use, so a CLI ingest in another process gets its turn.
+        self.idle_close = idle_close
         self._token_lock = threading.Lock()
         self._token_cache: tuple[tuple[int, ...], str] | None = None
         self._initialised = False
+        self._con_lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._users = 0
+        self._last_used = 0.0
+        self._reaper: threading.Timer | None = None
+        _OPEN_STORES.add(self)
 
     # ------------------------------------------------------------------------------ connections
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _open(self) -> duckdb.DuckDBPyConnection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -106,8 +126,7 @@ class Store:
         delay = 0.02
         while True:
             try:
-                con = duckdb.connect(str(self.path))
-                break
+                return duckdb.connect(str(self.path))
             except duckdb.IOException as exc:
                 text = str(exc)
                 if "lock" in text.lower() and time.monotonic() < deadline:
@@ -124,10 +143,49 @@ class Store:
                     f"{self.path}: {text.splitlines()[0]}",
                     hint="Check that DASHBOARD_DATA_DIR is writable and the disk is not full.",
                 ) from exc
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the shared connection (each cursor has its own transactions)."""
+        with self._con_lock:
+            if self._con is None:
+                self._con = self._open()
+            self._users += 1
+            cursor = self._con.cursor()
         try:
-            yield con
+            yield cursor
         finally:
-            con.close()
+            cursor.close()
+            with self._con_lock:
+                self._users -= 1
+                self._last_used = time.monotonic()
+                if self.idle_close <= 0:
+                    self._close_locked()
+                elif self._reaper is None:
+                    self._reaper = threading.Timer(self.idle_close, self._reap)
+                    self._reaper.daemon = True
+                    self._reaper.start()
+
+    def _reap(self) -> None:
+        with self._con_lock:
+            self._reaper = None
+            idle = time.monotonic() - self._last_used
+            if self._users == 0 and idle >= self.idle_close * 0.9:
+                self._close_locked()
+            elif self._con is not None:
+                self._reaper = threading.Timer(max(self.idle_close - idle, 0.05), self._reap)
+                self._reaper.daemon = True
+                self._reaper.start()
+
+    def _close_locked(self) -> None:
+        if self._con is not None and self._users == 0:
+            self._con.close()
+            self._con = None
+
+    def close(self) -> None:
+        """Release the database file now (tests, CLI exit)."""
+        with self._con_lock:
+            self._close_locked()
 
     def initialise(self) -> None:
         """Create the catalog tables if this is a new store (once per Store object)."""
