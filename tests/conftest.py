@@ -11,6 +11,9 @@ import pytest
 from dashboard import config, sample
 from dashboard.store import Store
 
+# Browser fixtures (app started with `make run`, Chromium, request recording) for tests/test_browser*.py.
+pytest_plugins = ["tests.browser_support"]
+
 REPO = config.REPO_ROOT
 SHARED_CHICAGO = REPO.parent / "shared" / "data" / "real" / "chicago"
 
