@@ -73,3 +73,40 @@ def test_bad_file_exits_2_with_a_fix_and_changes_nothing(data_dir, tmp_path):
     missing = cli(data_dir, "ingest", str(tmp_path / "nope.csv"), "--kind", "incidents")
     assert missing.returncode == 2 and "File could not be opened" in missing.stderr
     assert cli(data_dir, "status", "--json").stdout == before
+
+
+LAPD_CSV = ("DR_NO,DATE OCC,TIME OCC,AREA ,Rpt Dist No,Crm Cd Desc,LAT,LON\n"
+            "990000001,12/30/2017 12:00:00 AM,2130,1,0111,THEFT,41.8837,-87.6278\n"
+            "990000002,12/30/2017 12:00:00 AM,0845,1,0111,LOUD PARTY,0,0\n")
+
+
+def test_ingest_other_city_layout_then_saved_profile_for_nightly_loads(data_dir, tmp_path):
+    path = tmp_path / "lapd.csv"
+    path.write_text(LAPD_CSV)
+    first = cli(data_dir, "ingest", str(path), "--kind", "incidents", "--dry-run", "--json",
+                "--timezone", "America/Chicago")
+    report = json.loads(first.stdout)
+    assert first.returncode == 0 and report["rows_kept"] == 2
+    assert report["mapping"]["columns"]["occurred_time"] == "TIME OCC"
+    assert report["mapping"]["timezone"] == "America/Chicago"
+    assert report["unmapped_offenses"] == {"LOUD PARTY": 1}
+    saved = cli(data_dir, "ingest", str(path), "--json", "--save-profile", "lapd nightly", "--mode", "append")
+    out = json.loads(saved.stdout)
+    assert out["committed"] and out["profile"].endswith("lapd-nightly.json")
+    profile = json.loads(Path(out["profile"]).read_text())
+    assert profile["name"] == "lapd nightly" and profile["kind"] == "incidents"
+    # The nightly script names the profile; a wrong path or name is a clear error.
+    nightly = cli(data_dir, "ingest", str(path), "--profile", "lapd nightly", "--dry-run", "--json")
+    assert json.loads(nightly.stdout)["mapping"]["name"] == "lapd nightly"
+    missing = cli(data_dir, "ingest", str(path), "--profile", "nope")
+    assert missing.returncode == 2 and "Mapping profile not found" in missing.stderr
+    assert cli(data_dir, "rollback", "incidents", "1").returncode == 0
+
+
+def test_rejected_csv_is_defused(data_dir, tmp_path):
+    path = tmp_path / "hostile.csv"
+    path.write_text("ID,Date,Primary Type\n=1+1,not a date,THEFT\n2,12/31/2017 11:00:00 PM,THEFT\n")
+    out = tmp_path / "rejected.csv"
+    result = cli(data_dir, "ingest", str(path), "--kind", "incidents", "--dry-run", "--rejected-csv", str(out))
+    assert result.returncode == 0
+    assert "'=1+1" in out.read_text()

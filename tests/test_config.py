@@ -43,3 +43,20 @@ def test_every_setting_has_help_and_is_in_the_readme():
     for setting in config.SETTINGS:
         shown = table[setting.name].replace("<repo>", str(REPO))
         assert shown == setting.default, f"README default of {setting.name} differs from the code"
+
+
+def test_public_view_settings_default_and_convert():
+    cfg = config.load({})
+    assert cfg.public_view is True and cfg.min_cell_count == 5
+    assert "STALKING" in cfg.sensitive_offenses and "CRIM SEXUAL ASSAULT" in cfg.sensitive_offenses
+    custom = config.load({"DASHBOARD_PUBLIC_VIEW": "false", "DASHBOARD_MIN_CELL_COUNT": "11",
+                          "DASHBOARD_SENSITIVE_OFFENSES": " stalking , ,Arson,STALKING"})
+    assert (custom.public_view, custom.min_cell_count, custom.sensitive_offenses) == (False, 11, ("STALKING", "ARSON"))
+    assert config.load({"DASHBOARD_SENSITIVE_OFFENSES": ""}).sensitive_offenses == ()
+
+
+@pytest.mark.parametrize("value", ["0", "2", "-3", "five"])
+def test_min_cell_count_refuses_what_cannot_protect(value):
+    with pytest.raises(ConfigError) as info:
+        config.load({"DASHBOARD_MIN_CELL_COUNT": value})
+    assert "DASHBOARD_MIN_CELL_COUNT" in info.value.message

@@ -23,3 +23,12 @@ def test_beat_lookup_uses_the_area_holding_the_beats_interior():
     out = geo.beat_lookup(areas).set_index("beat_id")
     assert out.loc["0111"].tolist() == ["1", "10"]
     assert out.loc["0112"].tolist() == ["1", "11"]  # straddles 10 and 11; its interior point is in 11
+
+
+def test_nesting_puts_each_child_in_the_parent_holding_its_interior():
+    beats = gpd.GeoDataFrame({"area_id": ["0111", "0112", "9999"], "name": ["a", "b", "c"]},
+                             geometry=[box(0, 0, 1, 1), box(1, 0, 2.2, 1), box(5, 5, 6, 6)], crs=4326)
+    districts = gpd.GeoDataFrame({"area_id": ["1", "2"], "name": ["x", "y"]},
+                                 geometry=[box(0, 0, 2, 1), box(2, 0, 3, 1)], crs=4326)
+    out = geo.nesting(beats, districts)
+    assert out["parent_id"].tolist() == ["1", "1", None]  # 0112 mostly in 1; 9999 in no district

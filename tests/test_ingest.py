@@ -205,3 +205,197 @@ def test_population_file():
     out = ingest.prepare_file("pop.csv", "population", data=data, level="community_area")
     assert out.frame[["area_id", "year", "population"]].values.tolist() == [["1", 2020, 55628]]
     assert out.report.reason_counts() == {"population missing or negative": 1}
+
+
+# ------------------------------------------------------------------ uploads: formats, fast paths, plans
+import io as _io  # noqa: E402
+import zipfile as _zipfile  # noqa: E402
+
+import numpy as _np  # noqa: E402
+
+_UPLOAD = ("ID,Date,Primary Type,Latitude,Longitude\n"
+           "1,2016-05-01 10:00:00,THEFT,41.86,-87.72\n2,2016-05-02 11:30:00,BATTERY,41.87,-87.70\n")
+
+
+def _xlsx(text: str) -> bytes:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    for line in text.strip().splitlines():
+        book.active.append(line.split(","))
+    buf = _io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    buf = _io.BytesIO()
+    with _zipfile.ZipFile(buf, "w", _zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "fmt"),
+    [
+        ("x.csv", _UPLOAD.encode(), "csv"),
+        ("x.tsv", _UPLOAD.replace(",", "\t").encode(), "csv"),
+        ("x.txt", _UPLOAD.replace(",", "|").encode("latin-1"), "csv"),
+        ("x.csv", b"\xef\xbb\xbf" + _UPLOAD.encode(), "csv"),
+        ("x.csv", _UPLOAD.encode("utf-16"), "csv"),  # Excel's "Unicode text"
+        ("x.csv.gz", gzip.compress(_UPLOAD.encode()), "csv"),
+        ("x.zip", _zip("export.csv", _UPLOAD.encode()), "csv"),
+        ("x.xlsx", _xlsx(_UPLOAD), "excel"),
+        ("x.parquet", pd.read_csv(_io.StringIO(_UPLOAD), dtype=str).to_parquet(), "parquet"),
+        ("x.json", pd.read_csv(_io.StringIO(_UPLOAD), dtype=str).to_json(orient="records").encode(), "json"),
+    ],
+    ids=["csv", "tsv", "pipe-latin1", "bom", "utf16", "gzip", "zip", "xlsx", "parquet", "json"],
+)
+def test_read_upload_takes_every_format(name, data, fmt):
+    upload = ingest.read_upload(data, name)
+    assert upload.format == fmt and upload.digest == ingest.file_hash(data)
+    plan = ingest.Plan(columns={"incident_id": "ID", "occurred_at": "Date", "offense": "Primary Type",
+                                "latitude": "Latitude", "longitude": "Longitude"})
+    frame = ingest.prepare_mapped(upload, plan).frame
+    assert frame["incident_id"].tolist() == ["1", "2"]
+    assert frame["occurred_at"].tolist() == [pd.Timestamp("2016-05-01 10:00"), pd.Timestamp("2016-05-02 11:30")]
+    assert frame["latitude"].tolist() == [41.86, 41.87]
+
+
+def test_read_upload_refuses_before_expanding():
+    with pytest.raises(IngestError, match="too large"):
+        ingest.read_upload(b"x" * 2000, "big.csv", max_mb=0.001)
+    bomb = gzip.compress(b"a" * 3_000_000)
+    with pytest.raises(IngestError, match="too large") as info:
+        ingest.read_upload(bomb, "bomb.csv.gz", max_mb=1)
+    assert "expands to more than" in info.value.message
+
+
+def test_fast_paths_equal_the_plain_pandas_ones():
+    rng = _np.random.default_rng(0)
+    n = 20_000
+    beats = pd.Series(rng.choice(["0111", "111", " 1011", "", None, "B2"], n), dtype="str")
+    fast = ingest.canonical_area_id(beats, "beat")
+    small = pd.concat([ingest.canonical_area_id(beats.iloc[i:i + 500], "beat") for i in range(0, n, 500)])
+    pd.testing.assert_series_equal(fast, small)  # chunks under 1,000 rows take the direct path
+    bools = pd.Series(rng.choice(["true", "FALSE", "y", "", None, "maybe"], n), dtype="str")
+    small_b = pd.concat([ingest.parse_bool(bools.iloc[i:i + 500]) for i in range(0, n, 500)])
+    pd.testing.assert_series_equal(ingest.parse_bool(bools), small_b)
+    stamps = pd.Series(pd.date_range("2016-01-01", periods=n, freq="37min").strftime("%m/%d/%Y %I:%M:%S %p"),
+                       dtype="str")
+    stamps.iloc[::97] = "02/30/2016 10:00:00 AM"
+    stamps.iloc[1::89] = None
+    fast_dates = ingest.parse_datetimes(stamps, "%m/%d/%Y %I:%M:%S %p")  # DuckDB strptime (>= 10k rows)
+    slow_dates = pd.to_datetime(stamps, format="%m/%d/%Y %I:%M:%S %p", errors="coerce").astype("datetime64[us]")
+    pd.testing.assert_series_equal(fast_dates, slow_dates)
+    text = "a,b\n" + "\n".join(f"{i}, x{i % 7}" for i in range(n)) + "\n"
+    pd.testing.assert_frame_equal(ingest._read_csv_fast(text, ","), pd.read_csv(
+        _io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True))
+
+
+def _plan(**kw) -> ingest.Plan:
+    return ingest.Plan(columns={"incident_id": "id", "occurred_at": "when", "offense": "what", **kw.pop("cols", {})},
+                       **kw)
+
+
+def test_split_date_time_and_year_month_day_columns():
+    raw = pd.DataFrame({"id": ["1", "2", "3"], "when": ["01/01/2010 12:00:00 AM"] * 3, "time": ["0845", "2359", "9:75"],
+                        "what": ["THEFT"] * 3}, dtype="str")
+    out = ingest.prepare_mapped(raw, _plan(cols={"occurred_time": "time"}), source_name="lapd.csv")
+    assert out.frame["occurred_at"].tolist() == [pd.Timestamp("2010-01-01 08:45"), pd.Timestamp("2010-01-01 23:59")]
+    assert out.report.reason_counts() == {"unparseable time (expected HHMM like 0845 or HH:MM)": 1}
+    parts = pd.DataFrame({"id": ["1"], "y": ["2019"], "m": ["7"], "d": ["4"], "h": ["21"], "what": ["THEFT"]},
+                         dtype="str")
+    plan = ingest.Plan(columns={"incident_id": "id", "year": "y", "month": "m", "day": "d", "hour": "h",
+                                "offense": "what"})
+    assert ingest.prepare_mapped(parts, plan).frame["occurred_at"].iloc[0] == pd.Timestamp("2019-07-04 21:00")
+
+
+def test_utc_offsets_and_utc_sources_become_local_time():
+    raw = pd.DataFrame({"id": ["1", "2"], "when": ["2019-07-04T02:00:00Z", "2019-01-15T18:30:00-05:00"],
+                        "what": ["THEFT", "THEFT"]}, dtype="str")
+    with pytest.raises(IngestError, match="Time zone needed"):
+        ingest.prepare_mapped(raw, _plan())
+    out = ingest.prepare_mapped(raw, _plan(timezone="America/Chicago")).frame
+    assert out["occurred_at"].tolist() == [pd.Timestamp("2019-07-03 21:00"), pd.Timestamp("2019-01-15 17:30")]
+    naive = raw.assign(when=["2019-07-04 02:00:00", "2019-01-15 23:30:00"])
+    out = ingest.prepare_mapped(naive, _plan(timezone="America/Chicago", source_timezone="UTC")).frame
+    assert out["occurred_at"].tolist() == [pd.Timestamp("2019-07-03 21:00"), pd.Timestamp("2019-01-15 17:30")]
+    with pytest.raises(IngestError, match="Unknown time zone"):
+        ingest.prepare_mapped(naive, _plan(timezone="Mars/Olympus", source_timezone="UTC"))
+
+
+def test_coordinates_from_location_projected_and_swapped_columns():
+    base = {"id": ["1", "2"], "when": ["2016-05-01 10:00:00"] * 2, "what": ["THEFT"] * 2}
+    loc = pd.DataFrame({**base, "loc": ["(41.86, -87.72)", "(0.0, 0.0)"]}, dtype="str")
+    out = ingest.prepare_mapped(loc, _plan(cols={"location": "loc"})).frame
+    assert out["latitude"].iloc[0] == 41.86 and pd.isna(out["latitude"].iloc[1])
+    xy = pd.DataFrame({**base, "x": ["1150444", "0"], "y": ["1898123", "0"]}, dtype="str")
+    out = ingest.prepare_mapped(xy, _plan(cols={"x": "x", "y": "y"}, crs="EPSG:3435")).frame
+    from pyproj import Transformer
+
+    lon, lat = Transformer.from_crs("EPSG:3435", "EPSG:4326", always_xy=True).transform(1150444, 1898123)
+    assert out["latitude"].iloc[0] == pytest.approx(lat, abs=1e-9) and 41.6 < lat < 42.1
+    assert out["longitude"].iloc[0] == pytest.approx(lon, abs=1e-9) and pd.isna(out["latitude"].iloc[1])
+    swapped = pd.DataFrame({**base, "lat": ["-87.72", "-87.70"], "lon": ["41.86", "41.87"]}, dtype="str")
+    bounds = {"beat": None}
+    out = ingest.prepare_mapped(swapped, _plan(cols={"latitude": "lat", "longitude": "lon"}, swap_latlon=True),
+                                areas=bounds).frame
+    assert out["latitude"].tolist() == [41.86, 41.87]
+    with pytest.raises(IngestError, match="Unknown coordinate system"):
+        ingest.prepare_mapped(xy, _plan(cols={"x": "x", "y": "y"}, crs="EPSG:999999"))
+
+
+def test_areas_from_points_names_and_outside(sample_store):
+    from dashboard import geo
+
+    areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
+    raw = pd.DataFrame({
+        "id": ["1", "2", "3", "4"], "when": ["2016-05-01 10:00:00"] * 4, "what": ["THEFT"] * 4,
+        "lat": ["41.8617", "41.8617", "40.7128", ""], "lon": ["-87.7214", "-87.7214", "-74.0060", ""],
+        "hood": ["", "north lawndale", "", "Rogers Park"]}, dtype="str")
+    plan = _plan(cols={"latitude": "lat", "longitude": "lon", "community_area_id": "hood"})
+    out = ingest.prepare_mapped(raw, plan, areas=areas)
+    frame = out.frame.set_index("incident_id")
+    assert frame.loc["1", ["community_area_id", "district_id", "beat_id"]].tolist() == ["29", "10", "1011"]
+    assert frame.loc["2", "community_area_id"] == "29"  # by name, case and spacing ignored
+    assert frame.loc["4", "community_area_id"] == "1" and pd.isna(frame.loc["4", "beat_id"])  # no point
+    assert out.report.reason_counts() == {
+        "outside every boundary (check the coordinates and their coordinate system)": 1}
+    assert out.report.rejected["lat"].tolist() == ["40.7128"]  # the file's own columns, not derived ones
+    off = ingest.prepare_mapped(raw, _plan(cols={"latitude": "lat", "longitude": "lon"}, assign_areas="off"),
+                                areas=areas)
+    assert off.frame["community_area_id"].isna().all() and off.report.rows_rejected == 0
+
+
+def test_unknown_offenses_can_be_rejected_or_grouped_by_the_profile():
+    raw = pd.DataFrame({"id": ["1", "2"], "when": ["2016-05-01 10:00:00"] * 2, "what": ["THEFT", "LOUD MUSIC"]},
+                       dtype="str")
+    assert ingest.prepare_mapped(raw, _plan()).report.unmapped_offenses == {"LOUD MUSIC": 1}
+    rejected = ingest.prepare_mapped(raw, _plan(unknown_offense="reject")).report
+    assert rejected.reason_counts() == {"unknown offense category (not in the offense table)": 1}
+    grouped = ingest.prepare_mapped(raw, _plan(offense_groups={"loud music": "public_order"}))
+    assert grouped.frame["offense_group"].tolist() == ["property", "public_order"]
+
+
+def test_commit_prepared_records_provenance_and_replaces_one_area_level(store, sample_store):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from dashboard import sample
+    from dashboard.store import Provenance
+
+    store.commit("areas", sample.read_sample(REPO / "data" / "sample", "areas"), Provenance("sample"))
+    gdf = gpd.GeoDataFrame({"beat_num": ["9001", "9002"]}, geometry=[box(-87.7, 41.8, -87.6, 41.9),
+                                                                     box(-87.6, 41.8, -87.5, 41.9)], crs="EPSG:4326")
+    upload = ingest.read_upload(gdf.to_json().encode(), "new_beats.geojson")
+    plan = ingest.Plan(kind="areas", columns={"area_id": "beat_num"}, level="beat")
+    version = ingest.commit_prepared(store, ingest.prepare_mapped(upload, plan), mode="replace", author="ana",
+                                     level="beat")
+    assert store.areas("beat")["area_id"].tolist() == ["9001", "9002"]
+    assert len(store.areas("community_area")) == 77 and len(store.areas("district")) == 23
+    row = store.versions("areas").iloc[0]
+    assert (row["version"], row["author"], row["source"], row["rows_kept"]) == (version, "ana", "new_beats.geojson", 2)
+
+
+from tests.conftest import REPO  # noqa: E402

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from dashboard import loader
@@ -50,3 +51,64 @@ def test_store_is_seeded_from_the_sample_on_first_use(tmp_path, monkeypatch, sam
     finally:
         loader.settings.clear()
         loader.store.clear()
+
+
+# ------------------------------------------------------------------ crime trends: one query per aggregate
+
+def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
+    from dashboard import metrics
+
+    incidents = incidents_frame([
+        {"incident_id": "1", "occurred_at": "2017-12-04 00:00", "offense": "BATTERY", "offense_group": "violent",
+         "offense_detail": "AGGRAVATED: HANDGUN", "district_id": "11", "beat_id": "1111", "community_area_id": "23"},
+        {"incident_id": "2", "occurred_at": "2017-12-31 23:59", "offense": "WEAPONS VIOLATION",
+         "offense_group": "weapons", "offense_detail": "UNLAWFUL POSS OF HANDGUN", "district_id": "11",
+         "beat_id": "1112", "community_area_id": "23"},
+        {"incident_id": "3", "occurred_at": "2017-12-03 23:59", "offense_group": "property",  # day before 28 days
+         "district_id": "14", "beat_id": "1411", "community_area_id": "24"},
+        {"incident_id": "4", "occurred_at": "2016-12-10 12:00", "offense": "OTHER OFFENSE", "offense_group": "other",
+         "offense_detail": "GUN OFFENDER: ANNUAL REGISTRATION", "district_id": "11"},  # a registry duty
+        {"incident_id": "5", "occurred_at": "2016-12-06 08:00", "offense_group": "property"},  # no area at all
+    ])
+    fresh_loader.commit("incidents", incidents, Provenance(source="t"))
+    anchor, first, last = date(2017, 12, 31), date(2016, 1, 1), date(2017, 12, 31)
+    cubes = loader.trend_windows(metrics.trend_periods(anchor, first, last))
+    city, city_guns = cubes["citywide"].select(["p_28d_0", "p_28d_1", "p_ytd_0"], "citywide")
+    g = list(metrics.schema.OFFENSE_GROUPS).index
+    assert city[g("violent")].tolist() == [1, 0, 1] and city_guns[g("violent")].tolist() == [1, 0, 1]
+    assert city[g("weapons")].tolist() == [1, 0, 1] and city[g("property")].tolist() == [0, 1, 1]
+    assert city[g("other")].tolist() == [0, 1, 0] and city_guns[g("other")].tolist() == [0, 0, 0]
+    d11, _ = cubes["district"].select(["p_28d_0", "p_28d_1"], "11")
+    assert d11.sum(axis=0).tolist() == [2, 1]
+    assert list(cubes["beat"].areas) == ["1111", "1112", "1411"]  # records without a beat are citywide only
+    weeks = loader.trend_weeks(anchor)
+    week, guns = weeks["community_area"].select([pd.Timestamp("2017-12-04"), pd.Timestamp("2017-12-25")], "23")
+    assert week.sum(axis=0).tolist() == [1, 1] and guns.sum(axis=0).tolist() == [1, 1]
+    assert weeks["citywide"].counts.sum() == 5
+    fresh_loader.commit("incidents", incidents.head(1), Provenance(source="t"))  # another process commits
+    assert loader.trend_weeks(anchor)["citywide"].counts.sum() == 1
+    assert loader.trend_windows(metrics.trend_periods(anchor, first, last))["citywide"].counts.sum() == 2
+
+
+def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
+    from dashboard import metrics
+
+    for fn in (loader.settings, loader.store):
+        fn.clear()
+    try:
+        anchor = date(2017, 6, 14)
+        first, last = loader.date_bounds()
+        cubes = loader.trend_windows(metrics.trend_periods(anchor, first, last))
+        for key, window in metrics.trend_windows(anchor).items():
+            for k, span in ((0, window), (1, window.prior)):
+                counted = loader.incident_counts(["district", "offense_group"], span.start, span.end)
+                by_area = counted.groupby("district")["count"].sum()
+                cube = cubes["district"]
+                got = cube.select([metrics.period_name(key, k)])[0].sum(axis=(1, 2))
+                ours = {a: int(n) for a, n in zip(cube.areas, got, strict=True) if n}  # 0: not counted
+                assert ours == by_area.astype(int).to_dict()
+        assert len(loader.harm_weights()) == len(metrics.schema.OFFENSE_GROUPS)
+        assert list(loader.harm_weights_table().columns) == ["offense_group", "weight", "basis"]
+    finally:
+        for fn in (loader.settings, loader.store):
+            fn.clear()

@@ -258,3 +258,90 @@ def test_legend_ticks_keep_the_ends_and_drop_crowded_inner_breaks():
     assert maps.legend_ticks([0, 1, 2, 3, 100]) == [0, 100]
     assert maps.legend_ticks([0, 50, 100]) == [0, 50, 100]
     assert maps.legend_ticks([5, 9]) == [5, 9]
+
+
+# ------------------------------------------------------------------ measures, public view, layers
+
+
+def test_diverging_breaks_are_symmetric_around_zero_with_blue_for_decreases():
+    breaks = maps.diverging_breaks([-35.2, -12, -3, 0.5, 4, 9, 22, 61])
+    assert 0.0 in breaks and breaks == sorted(breaks)
+    assert breaks[0] == -breaks[-1] and breaks[-1] >= 61
+    colours = maps._diverging_colours(breaks)
+    assert len(colours) == len(breaks) - 1
+    assert colours[0] == maps.RD_BU_BLUES[0] and colours[-1] == maps.RD_BU_REDS[-1]
+    assert maps.diverging_breaks([np.nan]) == []
+    assert maps.diverging_breaks([0, 0]) == [-1.0, 0.0, 1.0]
+
+
+def test_change_map_colours_decreases_blue_and_increases_red(areas):
+    change = pd.DataFrame({"area_id": ["1", "2", "3"], "pct": [-40.0, 25.0, 2.0]})
+    m = _choropleth(areas, change, value_column="pct", palette="diverging", tooltip_columns={})
+    assert _fill_of(m, "1") in maps.RD_BU_BLUES and _fill_of(m, "2") in maps.RD_BU_REDS
+
+
+def test_withheld_areas_are_hatched_say_so_and_stay_out_of_the_classes(areas):
+    public = pd.DataFrame({"area_id": ["1", "2", "3"], "count": [1234.0, np.nan, 56.0],
+                           "count_text": ["1,234", "fewer than 5", "56"], "hidden": [False, True, False],
+                           "changed": [True, False, False]})
+    m = _choropleth(areas, public, text_column="count_text", hidden_column="hidden", tooltip_columns={},
+                    emphasis_column="changed", emphasis_label="thick outline: significant",
+                    notes=[f"Public view {HOSTILE_NAME}"])
+    features = _features_by_id(m)
+    assert features["2"]["properties"]["value_text"] == "fewer than 5"
+    assert _fill_of(m, "2") == maps.HATCH_FILL
+    (layer,) = _children_of(m, folium.GeoJson)
+    assert layer.style_function(features["1"])["weight"] == 3.5
+    assert layer.style_function(features["3"])["weight"] == 1
+    (legend,) = _children_of(m, branca.colormap.StepColormap)
+    assert legend.index[0] <= 56 and legend.index[-1] >= 1234  # the hidden area is in no class
+    assert len(_children_of(m, maps._Hatch)) == 1
+    (notes,) = _children_of(m, maps._Notes)
+    assert "hatched: withheld" in notes.html and "thick outline: significant" in notes.html
+    rendered = maps.map_html(m)
+    assert "Public view &lt;script&gt;" in rendered and "<script>alert" not in rendered
+    assert offline.external_urls(rendered) == [] and not re.findall(r"https?://", rendered)
+
+
+def test_category_map_colours_by_class_and_escapes(areas):
+    spots = pd.DataFrame({"area_id": ["1", "2", "3"], "spot": ["hot", "cold", "odd"],
+                          "count_text": ["<b>9</b>", "1", "2"]})
+    categories = {"hot": ("#b2182b", "hot spot"), "cold": ("#2166ac", "cold spot")}
+    m = maps.category_choropleth(areas, spots, category_column="spot", categories=categories, label="Gi*",
+                                 level_label="Hexagon", tooltip_columns={"count_text": "Incidents"})
+    features = _features_by_id(m)
+    assert _fill_of(m, "1") == "#b2182b" and _fill_of(m, "3") == maps.MISSING_FILL
+    assert features["1"]["properties"]["value_text"] == "hot spot"
+    assert features["1"]["properties"]["count_text"] == "&lt;b&gt;9&lt;/b&gt;"
+
+
+def test_outline_layer_is_aggregate_switchable_and_skips_empty_areas(areas, values):
+    m = _choropleth(areas, values)
+    events = pd.DataFrame({"area_id": ["1", "2", "3"], "events": [12, 0, 3]})
+    maps.add_outline_layer(m, areas, events, value_column="events", label="Outreach <events>",
+                           level_label="Beat", show=False)
+    (group,) = _children_of(m, folium.FeatureGroup)
+    assert group.show is False and group.layer_name == "Outreach &lt;events&gt;"
+    (layer,) = [c for c in group._children.values() if isinstance(c, folium.GeoJson)]
+    assert sorted(f["id"] for f in layer.data["features"]) == ["1", "3"]
+    assert len(_children_of(m, folium.LayerControl)) == 1
+    report = maps.payload(m)
+    assert report["features"] == 5 and report["point_features"] == 0 and report["bytes"] > 1000
+    folium.Marker([41.9, -87.6]).add_to(m)
+    assert maps.payload(m)["point_features"] == 1
+
+
+def test_public_beat_map_of_the_sample_stays_under_the_payload_limit():
+    areas = gpd.read_parquet(Path(__file__).resolve().parents[1] / "data" / "sample" / "areas.parquet")
+    beats = areas[areas["level"] == "beat"][["area_id", "name", "geometry"]].reset_index(drop=True)
+    counts = np.arange(len(beats)) % 40
+    table = pd.DataFrame({"area_id": beats["area_id"], "count": np.where(counts < 5, np.nan, counts),
+                          "count_text": [f"{c}" if c >= 5 else "fewer than 5" for c in counts],
+                          "hidden": counts < 5, "changed": counts % 7 == 0})
+    m = maps.count_choropleth(beats, table, value_column="count", text_column="count_text", hidden_column="hidden",
+                              emphasis_column="changed", label="Incidents", legend_title="Incidents",
+                              level_label="Police beat", tooltip_columns={"count_text": "Incidents"})
+    report = maps.payload(m)
+    print(f"\npublic beat map: {report['bytes'] / 1e6:.3f} MB, {report['features']} features")
+    assert report["features"] == 275 and report["point_features"] == 0
+    assert report["bytes"] <= maps.MAX_PAYLOAD_BYTES

@@ -58,3 +58,54 @@ def test_offense_table_covers_every_chicago_primary_type_in_the_sample():
 
 def test_empty_frames_have_canonical_columns():
     assert list(schema.empty("surveys").columns) == list(schema.SURVEYS.columns)
+
+
+# ------------------------------------------------------------------------------ program register (issue 5)
+
+
+def test_program_register_covers_every_classified_event_type():
+    from dashboard import ingest
+
+    register = schema.program_register()
+    classified = set(ingest.event_type_table()["event_type"]) | {"other_community_event"}
+    assert classified <= set(register["event_type"])
+    sample = pd.read_csv(REPO / "data" / "sample" / "outreach.csv", usecols=["event_type", "program", "format"])
+    assert set(sample["event_type"]) <= set(register["event_type"])
+    # the register and the sample agree on each CAPS type's program and format
+    reg = register.set_index("event_type")
+    for row in sample.drop_duplicates("event_type").itertuples():
+        assert reg.at[row.event_type, "program"] == row.program, row.event_type
+        assert reg.at[row.event_type, "format"] == row.format, row.event_type
+
+
+def test_program_register_holds_programs_run_elsewhere():
+    reg = schema.program_register().set_index("event_type")
+    assert (reg.at["ice_cream_truck", "format"], reg.at["ice_cream_truck", "place_level"]) == ("one_off", "point")
+    assert reg.at["homeless_outreach_contact", "format"] == "contact"
+    assert {"contacts", "referrals"} <= set(reg.at["homeless_outreach_contact", "dose_measures"])
+    nine = reg.loc["nine_pm_routine"]
+    assert nine["program"] == "#9PMRoutine"  # a leading '#' is data, not a comment
+    assert (nine["format"], nine["channel"], nine["place_level"], nine["dose_measures"]) == (
+        "campaign", "digital", "citywide", ("reach",))
+    assert reg.at["multicultural_advisory", "format"] == "recurring"
+    assert reg.at["living_room_conversation", "format"] == "one_off"
+    assert reg.at["cops_and_barbers", "format"] == "standing_venue"
+    assert reg["description"].str.len().min() > 20
+
+
+def test_program_register_rejects_unknown_vocabulary(monkeypatch, tmp_path):
+    from importlib import resources
+
+    bad = (REPO / "src" / "dashboard" / "data" / "programs.csv").read_text().replace(
+        "ice_cream_truck,Ice-cream-truck visit,one_off", "ice_cream_truck,Ice-cream-truck visit,sometimes")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "programs.csv").write_text(bad)
+    monkeypatch.setattr(resources, "files", lambda _pkg: tmp_path)
+    schema.program_register.cache_clear()
+    try:
+        with pytest.raises(AssertionError, match="sometimes"):
+            schema.program_register()
+    finally:
+        monkeypatch.undo()
+        schema.program_register.cache_clear()
+    assert len(schema.program_register()) >= 19

@@ -198,3 +198,55 @@ def test_idle_connection_is_released_for_other_processes(tmp_path):
     other = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"],
                            timeout=60)
     assert other.returncode == 0
+
+
+def test_count_incidents_can_leave_offense_types_out(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    everything = store.count_incidents(["offense"], date(2017, 1, 1), date(2017, 1, 31))
+    assert dict(zip(everything["offense"], everything["count"], strict=True)) == {"HOMICIDE": 1, "THEFT": 2}
+    kept = store.count_incidents(["beat"], date(2017, 1, 1), date(2017, 1, 31), exclude_offenses=["HOMICIDE"])
+    assert dict(zip(kept["beat"], kept["count"], strict=True)) == {"0111": 1, "0112": 1}
+    same = store.count_incidents([], date(2017, 1, 1), date(2017, 1, 31), None, None, exclude_offenses=[])
+    assert same["count"].iloc[0] == 3
+
+
+def test_incident_points_aggregate_coordinates_and_leave_out_the_rest(store: Store):
+    store.commit("incidents", incidents_frame([
+        {"incident_id": "a", "occurred_at": "2017-01-02", "latitude": 41.9, "longitude": -87.6},
+        {"incident_id": "b", "occurred_at": "2017-01-03", "latitude": 41.9, "longitude": -87.6},
+        {"incident_id": "c", "occurred_at": "2017-01-04", "latitude": 41.8, "longitude": -87.7,
+         "offense": "STALKING", "offense_group": "violent"},
+        {"incident_id": "d", "occurred_at": "2017-01-05"},
+    ]), P)
+    points = store.incident_points(date(2017, 1, 1), date(2017, 1, 31), exclude_offenses=["STALKING"])
+    assert points.to_dict("records") == [{"latitude": 41.9, "longitude": -87.6, "count": 2}]
+    assert store.incident_points(date(2017, 1, 1), date(2017, 1, 31), ["violent"])["count"].tolist() == [1]
+    assert store.incident_points(date(2017, 1, 1), date(2017, 1, 31), []).empty
+
+
+def test_outreach_events_lists_each_event_once_with_its_beats(sample_store: Store):
+    events = sample_store.outreach_events(date(2017, 1, 1), date(2017, 12, 31), area=("district", "8"))
+    assert events["event_id"].is_unique and len(events) > 10
+    assert list(events.columns) == ["event_id", "starts_at", "title", "event_type", "program", "venue",
+                                    "place_level", "beats"]
+    assert events["starts_at"].is_monotonic_decreasing
+    raw = pd.read_csv(REPO / "data" / "sample" / "outreach.csv", dtype=str)
+    in_2017 = raw[(raw["district_id"] == "8") & raw["starts_at"].str.startswith("2017")]
+    assert len(events) == min(in_2017["event_id"].nunique(), 500)
+    multi = events[events["beats"].fillna("").str.contains(",")]
+    assert not multi.empty  # a meeting of several beats is one event naming them all
+    assert sample_store.outreach_events(date(2017, 1, 1), date(2017, 1, 31), area=("beat", "nope")).empty
+
+
+def test_survey_scores_empty_then_by_level(store: Store):
+    from dashboard import schema
+
+    empty = store.survey_scores("beat")
+    assert len(empty) == 0 and "trust_score" in empty.columns
+    frame = pd.DataFrame({"level": ["beat", "beat", "district"], "area_id": ["0111", "0112", "1"],
+                          "period_start": pd.to_datetime(["2017-01-01"] * 3), "period_end": pd.to_datetime(["2017-03-31"] * 3),
+                          "trust_score": [55.0, 60.0, 40.0], "safety_score": [50.0, None, 45.0],
+                          "respondents": [120, 80, 300], "source": "survey.csv", "is_demo": False})
+    store.commit("surveys", schema.SURVEYS.validate(frame), Provenance(source="survey.csv"))
+    got = store.survey_scores("beat")
+    assert list(got["area_id"]) == ["0111", "0112"] and list(got["trust_score"]) == [55.0, 60.0]

@@ -56,3 +56,121 @@ def test_formatters():
     status = ui.status_table([{"dataset": "incidents", "version": 1, "rows": 3, "min_date": "2017-01-01T00:00:00",
                                "max_date": None, "loaded_at": "x", "source": "s", "versions": 1}])
     assert list(status.columns)[:3] == ["Dataset", "Active version", "Rows"]
+
+
+# ------------------------------------------------------------------ crime trends page widgets
+
+
+def _trends_controls_page():
+    from datetime import date
+
+    import pandas as pd
+
+    from dashboard import metrics, ui
+
+    default = metrics.TrendsView(anchor=date(2017, 12, 31), level="district", offense_groups=("homicide",))
+    anchor, window, area, harm = ui.trends_controls(default, date(2017, 1, 26), date(2017, 12, 31),
+                                                    {"citywide": "Citywide", "11": "District 11"}, "Police district")
+    view = metrics.TrendsView(anchor, window, "district", ("homicide",), area, harm)
+    ui.sync_query_params(metrics.trends_query(view, ["homicide", "violent"]))
+    rows = pd.DataFrame({"window_label": ["28 days"], "current": [29.0], "prior": [42.0], "pct_change": [-31.0],
+                         "verdict": ["Down 31% (29 vs 42): unlikely to be chance (p = 0.003)."], "changed": [True]})
+    ui.verdict_kpis(rows, "window_label")
+    ui.deferred_csv_download(rows, "Numbers (CSV)", "x.csv", key="csv")
+
+
+def test_trends_controls_write_every_change_into_the_url():
+    at = AppTest.from_function(_trends_controls_page).run()
+    assert not at.exception
+    assert at.query_params == {"anchor": "2017-12-31", "window": "28d", "level": "district", "groups": "homicide",
+                               "area": "citywide", "harm": "0"}
+    at.selectbox(key="trends_area").set_value("11").run()
+    at.toggle(key="trends_harm").set_value(True).run()
+    at.date_input(key="trends_anchor").set_value(__import__("datetime").date(2017, 6, 30)).run()
+    assert (at.query_params["area"], at.query_params["harm"], at.query_params["anchor"]) == ("11", "1", "2017-06-30")
+    assert at.metric[0].label == "28 days" and at.metric[0].value == "29"
+    assert at.markdown[0].value.startswith("**Down 31%")  # a real change is in bold
+    assert at.get("download_button")[0].label == "Numbers (CSV)"
+
+
+def _trends_url_page():
+    from datetime import date
+
+    from dashboard import metrics, ui
+
+    default = metrics.TrendsView(anchor=date(2017, 12, 31), level="community_area", offense_groups=("homicide",))
+    current = metrics.Filters(date(2017, 1, 1), date(2017, 12, 31), ("homicide",), "community_area")
+    for message in ui.trends_state_from_url(lambda p: metrics.parse_trends_query(
+            p, default, date(2016, 1, 1), date(2017, 12, 31), ["homicide", "violent"],
+            ["community_area", "district"], lambda lvl: {"citywide", "11"}), current):
+        ui.warning(message)
+
+
+def test_url_seeds_the_page_and_asks_the_sidebar_for_its_filters_once():
+    at = AppTest.from_function(_trends_url_page)
+    at.query_params.update({"anchor": "2017-06-30", "window": "ytd", "level": "district", "groups": "violent",
+                            "area": "11", "harm": "1", "bogus": "x"})
+    at.run()
+    assert not at.exception
+    state = at.session_state
+    assert (state["trends_anchor"], state["trends_window"]) == (__import__("datetime").date(2017, 6, 30), "ytd")
+    assert (state["trends_area"], state["trends_harm"]) == ("11", True)
+    # The sidebar (not drawn in this test page) is asked for the link's geography and groups on the rerun.
+    assert state["_pending_filters"] == {"filter_level": "district", "filter_groups": ["violent"]}
+    state["trends_window"] = "wtd"
+    at.run()  # later runs do not read the URL again
+    assert at.session_state["trends_window"] == "wtd" and not at.warning
+
+
+def test_bad_url_values_become_messages_not_errors():
+    at = AppTest.from_function(_trends_url_page)
+    at.query_params.update({"anchor": "yesterday", "window": "decade"})
+    at.run()
+    assert not at.exception and not at.error
+    assert [w.value.split(":")[0] for w in at.warning] == ["Ignored anchor='yesterday' from the link",
+                                                           "Ignored window='decade' from the link"]
+
+
+def test_latest_choice_follows_whichever_changed_last(monkeypatch):
+    monkeypatch.setattr(ui.st, "session_state", {})
+    assert ui.latest_choice(None, None, "k") is None
+    assert ui.latest_choice("7", None, "k") == "7"  # a click
+    assert ui.latest_choice("7", None, "k") == "7"  # the map repeats its last click on every rerun
+    assert ui.latest_choice("7", "25", "k") == "25"  # then a pick from the list
+    assert ui.latest_choice("7", "25", "k") == "25"
+    assert ui.latest_choice("8", "25", "k") == "8"  # a new click wins again
+
+
+def _page_design_results():
+    from dashboard import designs, ui
+
+    ui.design_result("WDD", designs.Estimate.from_se("wdd", "x", "count", -120.0, 40.0,
+                                                     versus="the comparison areas imply"), "help")
+    ui.design_result("ES", designs.Skipped("event_study", "No comparison areas."), "help")
+
+
+def test_design_result_shows_estimate_interval_verdict_and_detectable_effect_or_why_not():
+    at = AppTest.from_function(_page_design_results).run()
+    assert not at.exception
+    texts = [m.value for m in at.markdown]
+    assert "### 120 fewer" in texts
+    assert any("unlikely to be chance" in t for t in texts)
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("95% interval 198 fewer to 42 fewer") for c in captions)
+    assert any("about 112 incidents either way" in c for c in captions)
+    assert [i.value for i in at.info] == ["Not run: No comparison areas."]
+
+
+def _page_raising_error_with_markup():
+    from dashboard import ui
+    from dashboard.errors import IngestError
+
+    with ui.error_boundary():
+        raise IngestError("Bad file", "Column '**<b>x</b>**' [link](http://evil) is empty.", hint="Fix _it_.")
+
+
+def test_error_text_from_files_is_shown_literally_not_as_markdown():
+    at = AppTest.from_function(_page_raising_error_with_markup).run()
+    text = at.error[0].value
+    assert "\\*\\*&lt;b&gt;x&lt;/b&gt;\\*\\*" in text and "\\[link](" in text  # no bold, no tag, no link
+    assert "\\_it\\_" in at.info[0].value

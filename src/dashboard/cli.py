@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dashboard import config, ingest, sample, schema
+from dashboard import config, geo, ingest, mapping, sample, schema
 from dashboard.errors import DashboardError, IngestError
-from dashboard.store import Provenance, Store
+from dashboard.store import Store
 
 log = logging.getLogger("dashboard")
 
@@ -61,39 +61,71 @@ def _parse_map(pairs: list[str]) -> dict[str, str] | None:
     return mapping
 
 
+def _plan(args, cfg, store: Store, upload: ingest.Upload, areas: dict) -> tuple[ingest.Plan, list[str]]:
+    """The plan for this file: a saved profile (--profile NAME or PATH), else the page's suggestion
+    (which uses a saved profile for the same header on its own); flags override either."""
+    notes: list[str] = []
+    profiles = cfg.data_dir / "profiles"
+    if args.profile:
+        plan = mapping.load_profile(args.profile, profiles)
+        notes = mapping.diagnose(upload.frame, plan, areas)
+    else:
+        suggestion = mapping.suggest(upload.frame, is_geo=upload.is_geo, kind=args.kind, areas=areas,
+                                     profiles_dir=profiles)
+        plan, notes = suggestion.plan, suggestion.notes
+        if suggestion.profile:
+            notes = [f"used the saved profile '{suggestion.profile}'", *notes]
+    changes: dict[str, Any] = {}
+    if args.kind:
+        changes["kind"] = args.kind
+    overrides = _parse_map(args.map)
+    if overrides:
+        changes["columns"] = {**plan.columns, **overrides}
+    for flag, key in (("date_format", "date_format"), ("level", "level"), ("year", "year"), ("crs", "crs"),
+                      ("timezone", "timezone"), ("source_timezone", "source_timezone")):
+        if getattr(args, flag) is not None:
+            changes[key] = getattr(args, flag)
+    if args.swap_latlon:
+        changes["swap_latlon"] = True
+    return ingest.Plan(**{**plan.to_dict(), **changes}), notes
+
+
 def cmd_ingest(args, cfg) -> int:
     store = _store(cfg)
-    known_beats = None
-    if args.kind == "outreach" and store.has("areas"):
-        known_beats = set(store.areas("beat")["area_id"])
-    mapping = _parse_map(args.map)
-    if args.profile:
-        mapping = {**json.loads(Path(args.profile).read_text()), **(mapping or {})}
-    prepared = ingest.prepare_file(
-        Path(args.path), args.kind, level=args.level, year=args.year, mapping=mapping,
-        date_format=args.date_format, known_beats=known_beats,
-    )
+    path = Path(args.path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError("File could not be opened", f"{path}: {exc.strerror}.",
+                          hint="Check the path and that you may read the file.") from exc
+    upload = ingest.read_upload(data, path.name, max_mb=cfg.max_upload_mb)
+    areas = {lv: geo.from_store(store.areas(lv)) for lv in store.levels()}
+    plan, notes = _plan(args, cfg, store, upload, areas)
+    known_beats = set(areas["beat"]["area_id"]) if "beat" in areas else None
+    prepared = ingest.prepare_mapped(upload, plan, areas=areas, known_beats=known_beats)
     report = prepared.report.to_dict()
+    report["notes"] = notes
     if args.dry_run:
         report["committed"] = False
     else:
-        r = prepared.report
-        version = store.commit(args.kind, prepared.frame, Provenance(
-            source=r.source_name, file_hash=r.file_hash, rows_in=r.rows_in, rows_kept=r.rows_kept,
-            rows_rejected=r.rows_rejected, mapping=r.mapping, author=args.author,
-        ), mode=args.mode)
+        version = ingest.commit_prepared(store, prepared, mode=args.mode, author=args.author, level=plan.level,
+                                         note="python -m dashboard ingest")
         report.update(committed=True, version=version)
+        if args.save_profile:
+            report["profile"] = str(mapping.save_profile(cfg.data_dir / "profiles",
+                                                         ingest.Plan(**{**plan.to_dict(), "name": args.save_profile}),
+                                                         args.author))
     if args.rejected_csv:
-        prepared.report.rejected.to_csv(args.rejected_csv, index=False)
+        Path(args.rejected_csv).write_bytes(ingest.safe_csv_bytes(prepared.report.rejected))
     if args.json:
         _print(report, True)
     else:
-        print(f"{args.kind}: {report['rows_in']:,} rows read, {report['rows_kept']:,} kept, "
+        print(f"{plan.kind}: {report['rows_in']:,} rows read, {report['rows_kept']:,} kept, "
               f"{report['rows_rejected']:,} rejected"
               + (f"; committed as version {report['version']}" if report.get("committed") else " (dry run)"))
         for reason, n in report["rejected_by_reason"].items():
             print(f"  rejected {n:,}: {reason}")
-        for warning in report["warnings"]:
+        for warning in [*report["warnings"], *notes]:
             print(f"  warning: {warning}")
     return 0
 
@@ -136,12 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="validate a file and commit it as a new version")
     p.add_argument("path")
-    p.add_argument("--kind", required=True, choices=ingest.KINDS)
+    p.add_argument("--kind", choices=ingest.UPLOAD_KINDS,
+                   help="what the file holds; default: the profile's kind, else detected from the columns")
     p.add_argument("--level", choices=list(schema.LEVELS), help="boundary level (areas, population)")
     p.add_argument("--year", type=int, help="population year when the file has no year column")
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                    help="map a canonical field to a column of the file (repeatable)")
-    p.add_argument("--profile", help="JSON file with a saved mapping {field: column}")
+    p.add_argument("--profile", help="a saved mapping profile: its name (saved from the upload page or "
+                                     "--save-profile) or a path to its JSON file")
+    p.add_argument("--save-profile", metavar="NAME", help="after a commit, save the mapping used as this profile")
+    p.add_argument("--crs", help="coordinate system of projected X/Y columns, e.g. EPSG:3435")
+    p.add_argument("--timezone", help="time zone to store times in (IANA name, e.g. America/Chicago)")
+    p.add_argument("--source-timezone", help="what the file's times are: local (default), UTC or a zone name")
+    p.add_argument("--swap-latlon", action="store_true", help="the latitude and longitude columns are swapped")
     p.add_argument("--date-format", help="strftime format of the date column, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p'")
     p.add_argument("--mode", choices=["append", "replace"], default="append",
                    help="append (newer record wins on the same id) or replace the dataset")

@@ -32,6 +32,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _min_cell_count(text: str) -> int:
+    value = int(text)
+    # 2 cannot be protected: "fewer than 2" twice under a withheld total (>= 2) pins both cells to 1.
+    if value < 1 or value == 2:
+        raise ValueError("use 1 (no suppression) or a whole number of at least 3")
+    return value
+
+
+def _offense_list(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -87,6 +99,34 @@ SETTINGS: tuple[Setting, ...] = (
         "Python logging level for the app and the CLI (DEBUG, INFO, WARNING, ERROR).",
         lambda text: text.strip().upper(),
     ),
+    Setting(
+        "DASHBOARD_PUBLIC_VIEW",
+        "true",
+        "Show the map pages in their public-safe form (aggregates only, small counts withheld, sensitive "
+        "offenses left out). Until sign-in exists this applies to everyone.",
+        _bool,
+    ),
+    Setting(
+        "DASHBOARD_MIN_CELL_COUNT",
+        "5",
+        "Public view: smallest count shown as a number; smaller ones read 'fewer than N' (and a second "
+        "cell is withheld where a total could reveal one). 1 turns this off; 2 is refused (unprotectable).",
+        _min_cell_count,
+    ),
+    Setting(
+        "DASHBOARD_SENSITIVE_OFFENSES",
+        "CRIM SEXUAL ASSAULT,CRIMINAL SEXUAL ASSAULT,SEX OFFENSE,OFFENSE INVOLVING CHILDREN,HUMAN TRAFFICKING,"
+        "STALKING",
+        "Public view: comma-separated offense types (as in the offense column) left out of every count.",
+        _offense_list,
+    ),
+    Setting(
+        "DASHBOARD_MAX_UPLOAD_MB",
+        "200",
+        "Largest file the upload page and the ingest command accept, in MB (also the limit on what an "
+        "archive may expand to). Keep at or below server.maxUploadSize in .streamlit/config.toml.",
+        _positive_float,
+    ),
 )
 
 
@@ -100,6 +140,10 @@ class Config:
     lock_timeout: float
     show_error_details: bool
     log_level: str
+    public_view: bool
+    min_cell_count: int
+    sensitive_offenses: tuple[str, ...]
+    max_upload_mb: float
 
     @property
     def store_path(self) -> Path:

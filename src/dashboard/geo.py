@@ -45,3 +45,13 @@ def beat_lookup(areas: gpd.GeoDataFrame) -> pd.DataFrame:
     for level in ("district", "community_area"):
         out[f"{level}_id"] = containing_area(points, areas[areas["level"] == level]).to_numpy()
     return out
+
+
+def nesting(children: gpd.GeoDataFrame, parents: gpd.GeoDataFrame) -> pd.DataFrame:
+    """area_id, parent_id: the parent area holding each child's interior point (NaN where none does),
+    e.g. the district of each beat. Children are matched by a point inside them, not their centroid
+    (a centroid can fall outside a concave area)."""
+    points = gpd.GeoSeries(children.representative_point().values, index=children.index, crs=children.crs)
+    parent = containing_area(points, parents.to_crs(children.crs) if parents.crs != children.crs else parents)
+    return pd.DataFrame({"area_id": children["area_id"].astype(str).to_numpy(),
+                         "parent_id": pd.Series([None if pd.isna(v) else str(v) for v in parent], dtype=object)})

@@ -1,8 +1,10 @@
 """Raw file -> canonical frame: reading, column mapping, parsing, validation report.
 
-One code path for the CLI (``python -m dashboard ingest``), the sample builder and the upload page.
-It returns a canonical frame plus a report naming every rejected row and why; it never writes to the
-store (``store.commit`` does that) and never imports Streamlit.
+One code path for the CLI (``python -m dashboard ingest``), the sample builder and the upload page:
+``read_upload`` (any format, limits checked before expanding) -> a confirmed ``Plan`` (suggested by
+mapping.py) -> ``prepare_mapped`` -> ``commit_prepared``. It returns a canonical frame plus a report
+naming every rejected row and why; it writes to the store only in ``commit_prepared`` (one
+``store.commit``) and never imports Streamlit.
 """
 
 from __future__ import annotations
@@ -60,6 +62,42 @@ def _decode(data: bytes, name: str) -> str:
     raise AssertionError("latin-1 decodes any byte string")
 
 
+def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.DataFrame | None:
+    """The same table pandas' C parser gives (every column text, '' missing, leading blanks dropped),
+    read by pyarrow's multi-threaded parser: about ten times faster on a million rows. None when the
+    file has something only pandas handles the way the product always has (ragged rows, repeated or
+    blank headers, quotes after blanks); the caller then uses pandas. One difference is accepted:
+    leading blanks inside quotes are dropped too, which prepare_* strip from every field anyway."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or len(text)]), delimiter=delimiter), [])
+    names = [h.strip() for h in header]
+    if not names or len(set(names)) != len(names) or "" in names or any(h != h.lstrip() for h in header):
+        return None
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(utf8 if utf8 is not None else text.encode("utf-8")),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True,
+                null_values=[""], quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError):
+        return None
+    columns = {}
+    for name_, column in zip(table.column_names, table.columns, strict=True):
+        if pc.any(pc.starts_with(column, " ")).as_py():
+            column = pc.utf8_ltrim(column, characters=" ")
+            if pc.any(pc.starts_with(column, '"')).as_py():
+                return None  # a quote after blanks: pandas reads it as a quoted field, pyarrow as text
+            # pandas reads a field of blanks as missing once skipinitialspace has removed them.
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        columns[name_] = column
+    return pa.table(columns).to_pandas()
+
+
 def read_table(data: bytes, name: str) -> pd.DataFrame:
     """Read CSV/TSV/TXT (any delimiter, BOM, UTF-8 or Latin-1, optionally gzipped) or Parquet as text columns."""
     suffixes = [s.lower() for s in Path(name).suffixes]
@@ -72,16 +110,21 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
                 hint="Check that the file is a complete Parquet export.",
             ) from exc
     text = _decode(data, name)
-    if not text.strip():
+    if not text or text.isspace():
         raise IngestError("File is empty", f"{name} has no content.", hint="Export the data again; the file has no rows.")
+    utf8 = None
+    if data[:2] != b"\x1f\x8b" and data.startswith(text[:64].encode("utf-8")):
+        utf8 = data  # the bytes were UTF-8 without a byte-order mark: no need to encode the text again
     sample = text[:65536]
     try:
         delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
     except csv.Error:
         delimiter = ","
+    frame = _read_csv_fast(text, delimiter, utf8)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            na_values=[""], skipinitialspace=True)
+        if frame is None:
+            frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
+                                na_values=[""], skipinitialspace=True)
     except (pd.errors.ParserError, ValueError) as exc:
         raise IngestError(
             "File could not be parsed as a table",
@@ -169,6 +212,16 @@ DATE_FORMATS = (
     "%m/%d/%Y %H:%M:%S",
     "%Y-%m-%d",
     "%m/%d/%Y",
+    # Later additions, tried only when none of the above fits (so Chicago-style files read as before).
+    "%m/%d/%Y %I:%M %p",
+    "%Y/%m/%d %I:%M:%S %p",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
 )
 
 
@@ -185,8 +238,82 @@ def detect_date_format(values: pd.Series) -> str | None:
     return None
 
 
+def _by_value(values: pd.Series, func) -> pd.Series:
+    """``func`` (element-wise) applied to each distinct value once and spread back: ids, codes and
+    category text repeat a lot, so a million rows often hold only a few hundred values."""
+    if len(values) < 1000 or not pd.api.types.is_string_dtype(values.dtype):
+        return func(values)
+    head = values.head(2000)
+    if head.nunique() > 0.5 * len(head):  # ids, case numbers: nothing repeats, so skip the hashing
+        return func(values)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if len(uniques) * 4 > len(values):
+        return func(values)
+    base = pd.Series(uniques, dtype=values.dtype)
+    base = pd.concat([base, pd.Series([None], dtype=values.dtype)], ignore_index=True)
+    done = func(base)
+    return pd.Series(done.take(codes).array, index=values.index, dtype=done.dtype)  # code -1 -> last (missing)
+
+
+_FAST_FORMAT = re.compile(r"^(%[YmdHIMSp]|[-/:T ])+$")
+
+
+def _strptime_fast(text: pd.Series, fmt: str) -> pd.Series | None:
+    """DuckDB's strptime (strict like pandas, about 25x faster) for plain numeric formats, else None."""
+    if not _FAST_FORMAT.match(fmt) or len(text) < 10_000:
+        return None
+    import duckdb
+    import pyarrow as pa
+
+    con = duckdb.connect()
+    try:
+        con.register("dates_in", pa.table({"v": pa.array(text.array, type=pa.string(), from_pandas=True)}))
+        out = con.sql("SELECT try_strptime(v, ?) AS t FROM dates_in", params=[fmt]).to_arrow_table()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    return pd.Series(out.column(0).to_numpy(), index=text.index, name=text.name).astype("datetime64[us]")
+
+
+def _arrow_text(values: pd.Series):
+    """The column as an arrow string array: zero-copy for pandas' arrow-backed text, converted otherwise."""
+    import pyarrow as pa
+
+    if pd.api.types.is_string_dtype(values.dtype) and hasattr(values.array, "__arrow_array__"):
+        try:
+            arr = values.array.__arrow_array__()
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                return arr
+        except (TypeError, ValueError, pa.ArrowException):
+            pass
+    return pa.array(values.astype("string").array, type=pa.string(), from_pandas=True)
+
+
+def _to_number(values: pd.Series) -> pd.Series:
+    """Text -> float, unparseable -> NaN (pd.to_numeric(errors='coerce')), with a fast path for clean columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return pd.to_numeric(values, errors="coerce")
+    try:
+        arr = _arrow_text(values)
+        return pd.Series(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False), index=values.index)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pd.to_numeric(values, errors="coerce")
+
+
 def parse_datetimes(values: pd.Series, fmt: str | None) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):  # already parsed (Parquet, Excel, a plan)
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_localize(None)
+        return values.astype("datetime64[us]")
     text = values.astype("string").str.strip()
+    if fmt is not None:
+        fast = _strptime_fast(text, fmt)
+        if fast is not None:
+            return fast
     if fmt is None:
         parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     else:
@@ -201,11 +328,14 @@ _FALSE = {"false", "f", "no", "n", "0"}
 
 
 def parse_bool(values: pd.Series) -> pd.Series:
-    lowered = values.astype("string").str.strip().str.lower()
-    out = pd.Series(pd.NA, index=values.index, dtype="boolean")
-    out[lowered.isin(_TRUE)] = True
-    out[lowered.isin(_FALSE)] = False
-    return out
+    def convert(vals: pd.Series) -> pd.Series:
+        lowered = vals.astype("string").str.strip().str.lower()
+        out = pd.Series(pd.NA, index=vals.index, dtype="boolean")
+        out[lowered.isin(_TRUE)] = True
+        out[lowered.isin(_FALSE)] = False
+        return out
+
+    return _by_value(values, convert)
 
 
 def canonical_area_id(values: pd.Series, level: str) -> pd.Series:
@@ -213,21 +343,26 @@ def canonical_area_id(values: pd.Series, level: str) -> pd.Series:
 
     Files differ in padding ('006' vs '6', '0611' vs '611'); ids are compared in this form everywhere.
     """
-    text = values.astype("string").str.strip()
-    text = text.mask(text == "")
-    digits = text.str.fullmatch(r"\d+").fillna(False).astype(bool)
-    numeric = text.str.lstrip("0").replace("", "0")
-    if level == "beat":
-        numeric = numeric.str.zfill(4)
-    return text.where(~digits, numeric)
+    def convert(vals: pd.Series) -> pd.Series:
+        text = vals.astype("string").str.strip()
+        text = text.mask(text == "")
+        digits = text.str.fullmatch(r"\d+").fillna(False).astype(bool)
+        numeric = text.str.lstrip("0").replace("", "0")
+        if level == "beat":
+            numeric = numeric.str.zfill(4)
+        return text.where(~digits, numeric)
+
+    return _by_value(values, convert)
 
 
-def group_offenses(offense: pd.Series) -> tuple[pd.Series, dict[str, int]]:
-    """Offense text -> offense group via the editable table; unknown values -> 'other', counted."""
+def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None) -> tuple[pd.Series, dict[str, int]]:
+    """Offense text -> offense group via the editable table (plus ``overrides``, offense -> group, that
+    an analyst confirmed for one source); unknown values -> 'other', counted."""
     table = schema.offense_group_table()
     lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
-    key = offense.astype("string").str.strip().str.upper()
-    groups = key.map(lookup)
+    lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
+    key = _by_value(offense, lambda v: v.astype("string").str.strip().str.upper())
+    groups = _by_value(key, lambda v: v.map(lookup))
     unknown = key[groups.isna() & key.notna()]
     return groups.fillna("other").astype(str), unknown.value_counts().to_dict()
 
@@ -302,7 +437,8 @@ class _Rejections:
 
     def table(self, raw: pd.DataFrame) -> pd.DataFrame:
         bad = self.bad.to_numpy()
-        out = raw.reset_index(drop=True).loc[bad].copy()
+        positions = np.flatnonzero(bad)
+        out = raw.reset_index(drop=True).iloc[positions].copy()
         out.insert(0, "reason", self.reason[bad].astype(str).to_numpy())
         out.insert(0, "row", np.flatnonzero(bad) + 1)
         return out.reset_index(drop=True)
@@ -310,7 +446,8 @@ class _Rejections:
 
 def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report) -> Prepared:
     """Apply the pandera schema lazily as the last guard; any failing row joins the rejected table."""
-    kept = frame.loc[~rej.bad.to_numpy()]
+    bad = rej.bad.to_numpy()
+    kept = frame.loc[~bad] if bad.any() else frame  # no copy of a million clean rows
     try:
         kept = schema.SCHEMAS[kind].validate(kept, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -372,13 +509,22 @@ def _check_required(raw: pd.DataFrame, kind: str, mapping: dict[str, str], name:
 def prepare_incidents(
     raw: pd.DataFrame, *, source_name: str, digest: str, mapping: dict[str, str] | None = None,
     date_format: str | None = None, now: pd.Timestamp | None = None,
+    offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
+    pre_rejected: pd.Series | None = None,
 ) -> Prepared:
-    """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates."""
+    """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
+
+    ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
+    ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
+    ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped).
+    """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
     raw = raw.reset_index(drop=True)
     n = len(raw)
     rej = _Rejections(n)
+    if pre_rejected is not None:
+        rej.reason = pd.Series(pre_rejected.to_numpy(), index=rej.reason.index, dtype="string")
     report = Report("incidents", source_name, digest, n, 0, pd.DataFrame(), mapping=dict(mapping))
     out = pd.DataFrame(index=raw.index)
 
@@ -387,8 +533,9 @@ def prepare_incidents(
     rej.add(ids.isna() | (ids == ""), "missing incident id")
 
     raw_dates = _mapped(raw, mapping, "occurred_at")
-    fmt = date_format or detect_date_format(raw_dates)
-    if fmt is None:
+    parsed_already = pd.api.types.is_datetime64_any_dtype(raw_dates.dtype)
+    fmt = date_format or (None if parsed_already else detect_date_format(raw_dates))
+    if fmt is None and not parsed_already:
         report.warnings.append("Date format not recognised; parsed value by value (slower, check the result).")
     occurred = parse_datetimes(raw_dates, fmt)
     rej.add(occurred.isna(), "unparseable date")
@@ -400,17 +547,20 @@ def prepare_incidents(
     offense = _mapped(raw, mapping, "offense").astype("string").str.strip()
     rej.add(offense.isna() | (offense == ""), "missing offense")
     out["offense"] = offense.str.upper()
-    out["offense_group"], report.unmapped_offenses = group_offenses(offense)
-    if report.unmapped_offenses:
+    out["offense_group"], report.unmapped_offenses = group_offenses(offense, offense_groups)
+    if report.unmapped_offenses and unknown_offense == "reject":
+        rej.add(out["offense"].isin(list(report.unmapped_offenses)).fillna(False),
+                "unknown offense category (not in the offense table)")
+    elif report.unmapped_offenses:
         report.warnings.append(
             f"{sum(report.unmapped_offenses.values())} rows have offenses not in the offense table "
             f"({len(report.unmapped_offenses)} distinct); they were grouped as 'other'."
         )
     for name in ("case_number", "offense_detail", "offense_code", "location_type", "block"):
-        out[name] = _mapped(raw, mapping, name).astype("string").str.strip()
+        out[name] = _by_value(_mapped(raw, mapping, name), lambda v: v.astype("string").str.strip())
 
-    lat = pd.to_numeric(_mapped(raw, mapping, "latitude"), errors="coerce")
-    lon = pd.to_numeric(_mapped(raw, mapping, "longitude"), errors="coerce")
+    lat = _to_number(_mapped(raw, mapping, "latitude"))
+    lon = _to_number(_mapped(raw, mapping, "longitude"))
     # Exports mark a missing location with 0 or -1 (LAPD, Boston); never plot those.
     placeholder = lat.isin([0, -1]) | lon.isin([0, -1])
     out_of_range = ~placeholder & lat.notna() & lon.notna() & ((lat.abs() > 90) | (lon.abs() > 180))
@@ -688,3 +838,827 @@ def prepare_file(
         return caps_events_to_outreach(events, known_beats=known_beats or set(), source_name=name, digest=digest)
     raise IngestError("Unknown dataset kind", f"{kind!r} is not a dataset this product stores.",
                       hint=f"Use one of: {', '.join(KINDS)}.")
+
+
+# ================================================================ uploads: any real export, mapped
+#
+# The upload page and `python -m dashboard ingest` share this path: read_upload (any format, with
+# limits checked before anything is expanded) -> a Plan (the confirmed mapping; suggested by
+# mapping.py, saved as a profile) -> prepare_mapped (derive canonical columns, then prepare_*) ->
+# commit_prepared (one atomic store commit with provenance).
+
+UPLOAD_KINDS = ("incidents", "outreach", "areas", "population", "surveys")
+# Incident fields an export may carry that are not stored as such but feed stored ones.
+DERIVED_FIELDS = ("occurred_time", "year", "month", "day", "hour", "location", "x", "y")
+MAX_FEATURES = 50_000  # a city's boundaries: Chicago has 77 community areas, 275 beats, ~46k census blocks
+MAX_EXPANSION = 100  # declared size / compressed size of one archive member; zip bombs are 1000x
+GEO_SUFFIXES = {".geojson", ".zip", ".shp"}
+
+
+@dataclass
+class Upload:
+    """One file as read: its name, hash, format and table (a GeoDataFrame for boundaries)."""
+
+    name: str
+    digest: str
+    format: str
+    frame: pd.DataFrame
+    size: int
+
+    @property
+    def is_geo(self) -> bool:
+        return self.format in ("geojson", "shapefile")
+
+
+@dataclass
+class Plan:
+    """How one source's export becomes canonical rows; what the analyst confirmed, saved as a profile.
+
+    columns maps canonical (and derived) fields to the file's columns. Times are stored as naive local
+    time: ``source_timezone`` says what the file's times are ("local", "UTC" or a zone name) and
+    ``timezone`` the zone to store them in; values with a UTC offset are always converted.
+    """
+
+    kind: str = "incidents"
+    columns: dict[str, str] = field(default_factory=dict)
+    date_format: str | None = None
+    timezone: str = ""
+    source_timezone: str = "local"
+    crs: str = ""
+    swap_latlon: bool = False
+    offense_groups: dict[str, str] = field(default_factory=dict)
+    unknown_offense: str = "other"
+    area_values: dict[str, dict[str, str]] = field(default_factory=dict)
+    assign_areas: str = "missing"
+    level: str | None = None
+    year: int | None = None
+    name: str = ""
+    signature: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        from dataclasses import fields as dc_fields
+
+        known = {f.name for f in dc_fields(cls)}
+        if "columns" not in data and all(isinstance(v, str) for v in data.values()):
+            data = {"columns": dict(data)}  # an old-style profile: just {field: column}
+        unknown = set(data) - known
+        if unknown:
+            raise IngestError("Mapping profile not understood", f"Unknown keys {sorted(unknown)}.",
+                              hint=f"A profile has some of: {', '.join(sorted(known))}.")
+        plan = cls(**{k: v for k, v in data.items() if k in known})
+        if plan.kind not in UPLOAD_KINDS:
+            raise IngestError("Mapping profile not understood", f"Unknown kind {plan.kind!r}.",
+                              hint=f"Use one of {', '.join(UPLOAD_KINDS)}.")
+        return plan
+
+
+# ---------------------------------------------------------------------------------- reading, guarded
+
+
+def _too_big(name: str, size: int, limit: int, what: str) -> IngestError:
+    return IngestError(
+        "File is too large",
+        f"{name} {what} {size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.0f} MB.",
+        hint="Split the export (e.g. by year) or ask the administrator to raise DASHBOARD_MAX_UPLOAD_MB.",
+    )
+
+
+def _gunzip(data: bytes, name: str, limit: int) -> bytes:
+    """Decompress gzip without ever holding more than ``limit`` bytes (a gzip bomb stops here)."""
+    import zlib
+
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise IngestError("Compressed file is damaged", f"{name} could not be decompressed ({exc}).",
+                          hint="Download or copy the file again; the archive is probably truncated.") from exc
+    if len(out) > limit:
+        raise _too_big(name, len(out), limit, "expands to more than")
+    if not inflater.eof:
+        raise IngestError("Compressed file is damaged", f"{name} ends before its compressed data does.",
+                          hint="Download or copy the file again; the archive is probably truncated.")
+    return out
+
+
+def _zip_members(data: bytes, name: str, limit: int):
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX")]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise IngestError("Zip file is damaged", f"{name}: {exc}.",
+                          hint="Zip the files again (a Shapefile needs .shp, .shx, .dbf and .prj).") from exc
+    for info in infos:
+        if info.file_size > 1_000_000 and info.file_size > MAX_EXPANSION * max(info.compress_size, 1):
+            raise IngestError(
+                "Archive looks like a zip bomb",
+                f"{info.filename} in {name} claims {info.file_size / 1e6:,.0f} MB from "
+                f"{info.compress_size / 1e6:,.2f} MB compressed ({info.file_size / max(info.compress_size, 1):,.0f}x).",
+                hint="Upload the uncompressed file, or a zip of an ordinary export.",
+            )
+    declared = sum(i.file_size for i in infos)
+    if declared > limit:
+        raise _too_big(name, declared, limit, "would expand to")
+    return archive, infos
+
+
+def _check_feature_count(count: int, name: str) -> None:
+    if count > MAX_FEATURES:
+        raise IngestError(
+            "Too many boundary features",
+            f"{name} holds {count:,} features; boundary files here have at most {MAX_FEATURES:,}.",
+            hint="Upload one boundary level (beats, districts, neighbourhoods), not points or a whole state.",
+        )
+
+
+def _read_geo(data: bytes, name: str, fmt: str):
+    import geopandas as gpd
+
+    try:
+        gdf = gpd.read_file(io.BytesIO(data))
+    except Exception as exc:  # noqa: BLE001 - pyogrio raises several types
+        raise IngestError("Boundary file could not be read", f"{name}: {str(exc)[:300]}",
+                          hint="Upload GeoJSON or a zipped Shapefile with its .prj.") from exc
+    if gdf.empty:
+        raise IngestError("Boundary file has no features", f"{name} holds no shapes.",
+                          hint="Export the boundary layer again; it is empty.")
+    return gdf
+
+
+def read_upload(data: bytes, name: str, *, max_mb: float = 200) -> Upload:
+    """Read one uploaded file: CSV/TSV/TXT (any delimiter, BOM, UTF-8 or Latin-1, optionally gzipped),
+    Excel (.xlsx), Parquet, JSON (records), GeoJSON or a zipped Shapefile. Sizes, expansion ratios and
+    feature counts are checked before anything is expanded or parsed."""
+    limit = int(max_mb * 1_000_000)
+    if len(data) > limit:
+        raise _too_big(name, len(data), limit, "is")
+    if len(data) > 5_000_000:  # hash on a second core while the file is parsed (hashlib frees the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(file_hash, data)
+            upload = _read_upload(data, name, "", max_mb, limit)
+            upload.digest = pending.result()
+            return upload
+    return _read_upload(data, name, file_hash(data), max_mb, limit)
+
+
+def _read_upload(data: bytes, name: str, digest: str, max_mb: float, limit: int) -> Upload:
+    if not data or data.isspace():
+        raise IngestError("File is empty", f"{name} has no content.", hint="Export the data again; the file has no rows.")
+    suffixes = [s.lower() for s in Path(name).suffixes]
+    suffix = suffixes[-1] if suffixes else ""
+    if data[:2] == b"\x1f\x8b":
+        data = _gunzip(data, name, limit)
+        name_inner = name[: -len(suffix)] if suffix in (".gz", ".gzip") else name
+        inner = read_upload(data, name_inner, max_mb=max_mb)
+        return Upload(name, digest, inner.format, inner.frame, len(data))
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text" export is UTF-16
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise IngestError("File could not be decoded", f"{name} starts like UTF-16 but is not.",
+                              hint="Save it again as CSV UTF-8.") from exc
+        inner = read_upload(text.encode("utf-8"), name, max_mb=max_mb)
+        return Upload(name, digest, inner.format, inner.frame, len(data))
+    if data[:4] == b"PK\x03\x04":
+        return _read_zip(data, name, digest, limit, max_mb)
+    if suffix in (".xls",) or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        raise IngestError("Old Excel format", f"{name} is an .xls (Excel 97-2003) workbook.",
+                          hint="Open it in Excel or LibreOffice and save it as .xlsx or CSV.")
+    if data[:4] == b"PAR1" or suffix == ".parquet":
+        return Upload(name, digest, "parquet", read_table(data, name if suffix == ".parquet" else name + ".parquet"),
+                      len(data))
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if suffix in (".geojson", ".json") or head[:1] in (b"{", b"["):
+        return _read_json(data, name, digest)
+    if head[:1] == b"<" and re.match(rb"<(!doctype|html|\?xml|table)", head[:20].lower()):
+        raise IngestError("File is a web page, not a data export", f"{name} starts with HTML/XML markup.",
+                          hint="Save the export as CSV from the portal's download button, not the web page.")
+    return Upload(name, digest, "csv", read_table(data, name), len(data))
+
+
+def _read_zip(data: bytes, name: str, digest: str, limit: int, max_mb: float) -> Upload:
+    archive, infos = _zip_members(data, name, limit)
+    names = [i.filename.lower() for i in infos]
+    if any(n.endswith("[content_types].xml") for n in names) or any(n.startswith("xl/") for n in names):
+        try:
+            frame = pd.read_excel(io.BytesIO(data), dtype=str, engine="openpyxl")
+        except Exception as exc:  # noqa: BLE001 - openpyxl raises many types on a bad workbook
+            raise IngestError("Excel file could not be read", f"{name}: {str(exc)[:300]}",
+                              hint="Open it in Excel and save it again as .xlsx, or export CSV.") from exc
+        frame = frame.dropna(how="all")
+        if frame.empty:
+            raise IngestError("File has a header but no rows", f"{name}'s first sheet has no data rows.",
+                              hint="Put the data on the first sheet, or export CSV.")
+        frame.columns = [str(c) for c in frame.columns]
+        return Upload(name, digest, "excel", frame, len(data))
+    shp = [i for i in infos if i.filename.lower().endswith(".shp")]
+    if shp:
+        stem = shp[0].filename[:-4].lower()
+        for member in infos:
+            low = member.filename.lower()
+            if low == stem + ".shx":
+                _check_feature_count(max(member.file_size - 100, 0) // 8, name)
+            if low == stem + ".dbf":
+                header = archive.open(member).read(8)
+                if len(header) == 8:
+                    _check_feature_count(int.from_bytes(header[4:8], "little"), name)
+        return Upload(name, digest, "shapefile", _read_geo(data, name, "shapefile"), len(data))
+    tables = [i for i in infos if Path(i.filename).suffix.lower() in {*TEXT_SUFFIXES, ".geojson", ".json",
+                                                                        ".parquet", ".xlsx"}]
+    if len(tables) != 1:
+        raise IngestError("Zip holds no single data file", f"{name} contains {', '.join(names[:10]) or 'nothing'}.",
+                          hint="Zip one CSV/GeoJSON, or a Shapefile with its .shp, .shx, .dbf and .prj.")
+    inner = read_upload(archive.read(tables[0]), Path(tables[0].filename).name, max_mb=max_mb)
+    return Upload(name, digest, inner.format, inner.frame, len(data))
+
+
+def _read_json(data: bytes, name: str, digest: str) -> Upload:
+    try:
+        parsed = json.loads(_decode(data, name))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise IngestError("File is not valid JSON", f"{name}: {str(exc)[:200]}",
+                          hint="Export it again; it is probably cut off. CSV exports are easiest.") from exc
+    if isinstance(parsed, dict) and parsed.get("type") in ("FeatureCollection", "Feature"):
+        features = parsed.get("features") if parsed.get("type") == "FeatureCollection" else [parsed]
+        _check_feature_count(len(features or []), name)
+        return Upload(name, digest, "geojson", _read_geo(data, name, "geojson"), len(data))
+    if isinstance(parsed, dict):
+        # Portals wrap records: {"data": [...]}, {"records": [...]}, {"value": [...]}.
+        lists = [v for v in parsed.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        parsed = lists[0] if len(lists) == 1 else parsed
+    if not isinstance(parsed, list) or not parsed or not all(isinstance(r, dict) for r in parsed[:100]):
+        raise IngestError("JSON holds no table", f"{name} is JSON but not a list of records or GeoJSON.",
+                          hint="Export a CSV, a JSON list of records, or GeoJSON for boundaries.")
+    frame = pd.DataFrame(parsed)
+    for col in frame.columns:
+        if not pd.api.types.is_string_dtype(frame[col].dtype):
+            frame[col] = frame[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                        else (json.dumps(v) if isinstance(v, (dict, list)) else str(v)))
+    frame.attrs["records"] = parsed
+    return Upload(name, digest, "json", frame.astype("str"), len(data))
+
+
+# ------------------------------------------------------------------------- values -> canonical values
+
+
+def parse_time_of_day(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'0845', '845', '8:45', '08:45:00', '8:45 PM' -> minutes after midnight (float); NaN where
+    missing. Returns (minutes, bad) where bad marks text that is not a time."""
+
+    def convert(vals: pd.Series) -> pd.Series:
+        text = vals.astype("string").str.strip().str.upper()
+        digits = text.str.fullmatch(r"\d{1,4}").fillna(False).astype(bool)
+        hhmm = text.where(digits).str.zfill(4)
+        minutes = (_to_number(hhmm.str[:2]) * 60 + _to_number(hhmm.str[2:])).where(
+            digits & (_to_number(hhmm.str[:2]) < 24) & (_to_number(hhmm.str[2:]) < 60))
+        parts = text.str.extract(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AP]\.?M\.?)?$")
+        hours, mins = _to_number(parts[0]), _to_number(parts[1])
+        pm, am = parts[3].str.startswith("P").fillna(False), parts[3].str.startswith("A").fillna(False)
+        hours = hours.where(~(pm & (hours < 12)), hours + 12).where(~(am & (hours == 12)), 0)
+        colon = (hours < 24) & (mins < 60) & ((~pm & ~am) | (_to_number(parts[0]) <= 12))
+        return minutes.fillna((hours * 60 + mins).where(colon))
+
+    minutes = _by_value(values, convert).astype(float)
+    text = values.astype("string").str.strip()
+    missing = text.isna() | (text == "")
+    return minutes, (minutes.isna() & ~missing)
+
+
+def parse_location(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A combined location column -> (latitude, longitude): '(41.86, -87.72)' (Chicago, Boston) or
+    WKT 'POINT (-87.72 41.86)' (San Francisco; longitude first)."""
+    text = values.astype("string")
+    nums = text.str.extract(r"(-?\d+(?:\.\d+)?)[,;\s]+(-?\d+(?:\.\d+)?)")
+    first, second = _to_number(nums[0]), _to_number(nums[1])
+    point = text.str.strip().str.upper().str.startswith("POINT").fillna(False).astype(bool)
+    return first.where(~point, second), second.where(~point, first)
+
+
+def project_to_degrees(x: pd.Series, y: pd.Series, crs: str) -> tuple[pd.Series, pd.Series]:
+    """Projected X/Y (e.g. US feet in EPSG:3435) -> (latitude, longitude) in EPSG:4326."""
+    from pyproj import CRS, Transformer
+    from pyproj.exceptions import CRSError
+
+    try:
+        source = CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise IngestError("Unknown coordinate system", f"{crs!r} is not a coordinate system pyproj knows.",
+                          hint="Give an EPSG code such as EPSG:3435 (Illinois East, US feet).") from exc
+    transformer = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
+    ok = x.notna() & y.notna() & ~x.isin([0, -1]) & ~y.isin([0, -1])
+    lon, lat = transformer.transform(x[ok].to_numpy(float), y[ok].to_numpy(float))
+    out_lat = pd.Series(np.nan, index=x.index)
+    out_lon = pd.Series(np.nan, index=x.index)
+    out_lat[ok] = lat
+    out_lon[ok] = lon
+    return out_lat, out_lon
+
+
+def normalise_name(text: object) -> str:
+    """Lower case without punctuation or spaces, '&' -> 'and': "O'Hare", 'OHARE' and 'O Hare' all -> 'ohare'."""
+    lowered = str(text).lower().replace("&", " and ")
+    return re.sub(r"[^0-9a-z]+", "", lowered)
+
+
+def area_lookup(areas) -> dict[str, str]:
+    """Every way a file may name an area of ``areas`` (area_id, name) -> its area id: the id as the
+    product spells it and the normalised name."""
+    lookup: dict[str, str] = {}
+    for area_id, name in zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True):
+        lookup.setdefault(normalise_name(name), area_id)
+    for area_id in areas["area_id"].astype(str):
+        lookup[area_id] = area_id
+    return lookup
+
+
+def match_area_ids(values: pd.Series, level: str, areas, confirmed: dict[str, str] | None = None) -> pd.Series:
+    """Raw area values -> area ids of ``areas``: confirmed matches first, then the id (any padding),
+    then the normalised name. NA where nothing matches."""
+    lookup = area_lookup(areas)
+    confirmed = {str(k): str(v) for k, v in (confirmed or {}).items() if v}
+
+    def convert(vals: pd.Series) -> pd.Series:
+        text = vals.astype("string").str.strip()
+        ids = canonical_area_id(text, level)
+        out = [
+            (confirmed.get(t) or lookup.get(i if isinstance(i, str) else "") or lookup.get(normalise_name(t)))
+            if isinstance(t, str) else None
+            for t, i in zip(text.tolist(), ids.tolist(), strict=True)
+        ]
+        return pd.Series(out, index=vals.index, dtype="string")
+
+    return _by_value(values, convert)
+
+
+def points_in_areas(lat: pd.Series, lon: pd.Series, areas) -> pd.Series:
+    """area_id of the area each point lies within (first match), NA outside every area or without a point."""
+    import shapely
+
+    out = pd.Series(pd.NA, index=lat.index, dtype="string")
+    ok = (lat.notna() & lon.notna()).to_numpy()
+    if not ok.any() or areas is None or len(areas) == 0:
+        return out
+    points = shapely.points(lon.to_numpy(float)[ok], lat.to_numpy(float)[ok])
+    point_idx, area_idx = areas.sindex.query(points, predicate="within")
+    first = pd.Series(area_idx, index=point_idx)
+    first = first[~first.index.duplicated(keep="first")]
+    # Points on a border line (geocoded to the street that is the boundary) are within no polygon:
+    # give them the nearest area within about 30 m.
+    rest = np.setdiff1d(np.arange(len(points)), first.index.to_numpy())
+    if len(rest):
+        near_pt, near_area = areas.sindex.nearest(points[rest], max_distance=0.0003, return_all=False)
+        first = pd.concat([first, pd.Series(near_area, index=rest[near_pt])])
+    ids = np.full(int(ok.sum()), None, dtype=object)
+    ids[first.index.to_numpy()] = areas["area_id"].astype(str).to_numpy()[first.to_numpy()]
+    out[ok] = pd.array(ids, dtype="string")
+    return out
+
+
+def looks_projected(values: pd.Series) -> bool:
+    """Most coordinates far outside any degree range (|v| > 1000): feet or metres, not degrees."""
+    v = _to_number(values).dropna()
+    v = v[~v.isin([0, -1])]
+    return bool(len(v)) and bool((v.abs() > 1000).mean() > 0.5)
+
+
+def swapped_latlon(lat: pd.Series, lon: pd.Series, bounds: tuple[float, float, float, float] | None) -> bool:
+    """Latitude values outside +-90 (while longitude ones are inside), or, given the city's bounds
+    (west, south, east, north), each column falling in the other's range: the columns are swapped."""
+    ok = lat.notna() & lon.notna() & ~lat.isin([0, -1]) & ~lon.isin([0, -1])
+    la, lo = lat[ok], lon[ok]
+    if la.empty:
+        return False
+    if ((la.abs() > 90) & (la.abs() <= 180) & (lo.abs() <= 90)).mean() > 0.5:
+        return True
+    if bounds is None:
+        return False
+    west, south, east, north = bounds
+    pad = 0.5
+    inside = la.between(south - pad, north + pad) & lo.between(west - pad, east + pad)
+    flipped = lo.between(south - pad, north + pad) & la.between(west - pad, east + pad)
+    return bool(flipped.mean() > 0.5 and inside.mean() < 0.1)
+
+
+# -------------------------------------------------------------------------------- incidents, mapped
+
+
+def _col(raw: pd.DataFrame, plan: Plan, name: str) -> pd.Series | None:
+    source = plan.columns.get(name)
+    return raw[source] if source and source in raw.columns else None
+
+
+def _has_offsets(text: pd.Series) -> bool:
+    sample = text.dropna().astype(str).head(500)
+    return bool(len(sample)) and bool(sample.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z|UTC)$", regex=True).mean() > 0.5)
+
+
+def _majority_date_format(text: pd.Series, column: str) -> str:
+    """The format most dates fit when none fits 95% (the rest are then rejected as unparseable), unless
+    the rest fit another format (mixed formats: the analyst must choose) or most fit none."""
+    sample = text.dropna()
+    sample = sample[sample != ""].head(2000)
+    examples = ", ".join(repr(v) for v in sample.drop_duplicates().head(3))
+    rates = {fmt: pd.to_datetime(sample, format=fmt, errors="coerce") for fmt in DATE_FORMATS}
+    best = max(rates, key=lambda f: rates[f].notna().mean()) if len(sample) else DATE_FORMATS[0]
+    if not len(sample) or rates[best].notna().mean() < 0.5:
+        raise IngestError(
+            "Date format not recognised",
+            f"Values of {column!r} such as {examples} match no known date format.",
+            hint="Type the format in the mapping's date format (--date-format), e.g. %d/%m/%Y %H:%M, or "
+                 "map the right column to the date.")
+    rest = rates[best].isna()
+    other = pd.Series(False, index=sample.index)
+    for fmt, parsed in rates.items():
+        if fmt != best:
+            other |= parsed.notna() & rest
+    if rest.any() and other[rest].mean() >= 0.5:
+        mixed = ", ".join(repr(v) for v in [*sample[~rest].head(1), *sample[rest & other].head(2)])
+        raise IngestError(
+            "Dates come in more than one format",
+            f"{column!r} mixes formats (e.g. {mixed}); reading each value on its own guess could swap days "
+            "and months.",
+            hint="Type the format most rows use in the mapping's date format (--date-format, e.g. "
+                 "%m/%d/%Y %I:%M:%S %p); rows in another format are then rejected and listed.")
+    return best
+
+
+def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
+    """Parsed occurrence times (naive, in the zone to store) and a reason per row found here."""
+    reasons = pd.Series(pd.NA, index=raw.index, dtype="string")
+    date_col = _col(raw, plan, "occurred_at")
+    aware = False
+    if date_col is not None:
+        text = date_col if pd.api.types.is_datetime64_any_dtype(date_col.dtype) else date_col.astype("string").str.strip()
+        fmt = plan.date_format or (None if pd.api.types.is_datetime64_any_dtype(text.dtype) else detect_date_format(text))
+        notes["date_format"] = fmt or "mixed"
+        if not pd.api.types.is_datetime64_any_dtype(text.dtype) and _has_offsets(text):
+            aware = True
+            occurred = pd.to_datetime(text, utc=True, errors="coerce",
+                                      **({"format": fmt} if fmt else {"format": "mixed"}))
+        elif fmt is None:
+            fmt = _majority_date_format(text, plan.columns["occurred_at"])
+            notes["date_format"] = fmt
+            occurred = parse_datetimes(text, fmt)
+        else:
+            occurred = parse_datetimes(text, fmt)
+    elif _col(raw, plan, "year") is not None and _col(raw, plan, "month") is not None:
+        parts = {p: _to_number(_col(raw, plan, p)) if _col(raw, plan, p) is not None else None
+                 for p in ("year", "month", "day", "hour")}
+        frame = pd.DataFrame({"year": parts["year"], "month": parts["month"],
+                              "day": parts["day"] if parts["day"] is not None else 1,
+                              "hour": parts["hour"] if parts["hour"] is not None else 0})
+        occurred = pd.to_datetime(frame, errors="coerce").astype("datetime64[us]")
+        notes["date_format"] = "year/month/day" + ("/hour" if parts["hour"] is not None else "")
+    else:
+        raise IngestError("No date column", "The mapping names no date (or year and month) column.",
+                          hint="Map occurred_at to the date column, or year, month and day columns.")
+    time_col = _col(raw, plan, "occurred_time")
+    if time_col is not None:
+        minutes, bad = parse_time_of_day(time_col)
+        reasons = reasons.mask(bad & occurred.notna(), "unparseable time (expected HHMM like 0845 or HH:MM)")
+        notes.setdefault("fixes", {})["time of day missing, midnight used"] = int((minutes.isna() & ~bad).sum())
+        base = occurred.dt.tz_convert("UTC").dt.tz_localize(None) if aware else occurred
+        occurred = base.dt.normalize() + pd.to_timedelta(minutes.fillna(0), unit="m")
+        aware = False
+    elif _col(raw, plan, "hour") is not None and date_col is not None and not aware:
+        # An hour column only adds to dates that carry no time of their own.
+        hours = _to_number(_col(raw, plan, "hour"))
+        midnight = occurred == occurred.dt.normalize()
+        occurred = occurred + pd.to_timedelta(hours.where(hours.between(0, 23) & midnight).fillna(0), unit="h")
+    if aware or (plan.source_timezone not in ("", "local") and plan.timezone):
+        if not plan.timezone:
+            raise IngestError(
+                "Time zone needed", "The dates carry UTC offsets; the store keeps local time.",
+                hint="Choose the time zone of the area (e.g. America/Chicago) in the mapping (--timezone).")
+        try:
+            if not aware:
+                occurred = occurred.dt.tz_localize(plan.source_timezone, ambiguous="NaT",
+                                                   nonexistent="shift_forward")
+            occurred = occurred.dt.tz_convert(plan.timezone).dt.tz_localize(None)
+        except Exception as exc:  # noqa: BLE001 - pytz/zoneinfo raise several types for a bad name
+            raise IngestError("Unknown time zone", f"{plan.source_timezone!r} or {plan.timezone!r}: {exc}",
+                              hint="Use an IANA zone name such as America/Chicago or UTC.") from exc
+        notes["timezone"] = f"{plan.source_timezone if not aware else 'UTC offsets'} -> {plan.timezone}"
+    return occurred.astype("datetime64[us]"), reasons
+
+
+def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
+    nan = pd.Series(np.nan, index=raw.index)
+    lat_col, lon_col = _col(raw, plan, "latitude"), _col(raw, plan, "longitude")
+    lat = _to_number(lat_col) if lat_col is not None else nan
+    lon = _to_number(lon_col) if lon_col is not None else nan
+    location = _col(raw, plan, "location")
+    if location is not None:
+        l_lat, l_lon = parse_location(location)
+        lat, lon = lat.fillna(l_lat), lon.fillna(l_lon)
+    x_col, y_col = _col(raw, plan, "x"), _col(raw, plan, "y")
+    if x_col is not None and y_col is not None:
+        if not plan.crs:
+            sample = _to_number(x_col).dropna()
+            raise IngestError(
+                "Coordinate system needed",
+                f"{plan.columns['x']!r}/{plan.columns['y']!r} hold projected coordinates (feet or metres, "
+                f"e.g. {sample.iloc[0] if len(sample) else 0:,.0f}), not degrees.",
+                hint="Choose the coordinate system (e.g. EPSG:3435, Illinois East in US feet) in the mapping "
+                     "(--crs); the page suggests the one that puts the points inside your boundaries.")
+        p_lat, p_lon = project_to_degrees(_to_number(x_col), _to_number(y_col), plan.crs)
+        lat, lon = lat.fillna(p_lat), lon.fillna(p_lon)
+    elif plan.crs and lat_col is not None and lon_col is not None and looks_projected(lat):
+        lat, lon = project_to_degrees(lon, lat, plan.crs)
+    if lat_col is not None and not plan.crs and (looks_projected(lat) or looks_projected(lon)):
+        raise IngestError(
+            "Coordinates look like feet or metres, not degrees",
+            f"Values of {plan.columns.get('latitude')!r} such as {lat.dropna().iloc[0]:,.0f} are not latitudes.",
+            hint="Choose the coordinate system (e.g. EPSG:3435) in the mapping, or map the file's "
+                 "latitude/longitude columns instead.")
+    if plan.swap_latlon:
+        lat, lon = lon, lat
+        notes.setdefault("fixes", {})["latitude and longitude swapped back"] = int(lat.notna().sum())
+    elif swapped_latlon(lat, lon, bounds):
+        raise IngestError(
+            "Latitude and longitude look swapped",
+            "The latitude column holds longitudes and the longitude column latitudes.",
+            hint="Tick 'swap latitude and longitude' in the mapping (--swap-latlon).")
+    return lat, lon
+
+
+MAX_TEXT = 2_000
+_FORMULA = r"^\s*[=+@]|^\s*-\s*[A-Za-z(]"
+_MARKUP = r"(?i)<\s*/?\s*(?:script|img|iframe|svg|object|embed|a|div|style|link|meta|body|html)\b|javascript:|\bon[a-z]+\s*="
+
+
+def _longest(values: pd.Series) -> int:
+    import pyarrow.compute as pc
+
+    return int(pc.max(pc.utf8_length(_arrow_text(values))).as_py() or 0)
+
+
+def hostile_text(frame: pd.DataFrame) -> dict[str, int]:
+    """Count of values per column that a spreadsheet would run as a formula or a browser as markup;
+    they are kept verbatim (as text) and the analyst is told."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = {}
+    for column in frame.columns:
+        arr = _arrow_text(frame[column])
+        # Distinct values only where they repeat (offense text), else every value; one cheap RE2 pass
+        # finds the few candidates, and Python's regular expressions classify only those.
+        head = frame[column].head(2000)
+        if head.nunique() < 0.2 * max(len(head), 1):
+            counts = pc.value_counts(arr)
+            values, n_rows = counts.field("values"), counts.field("counts")
+        else:
+            values, n_rows = arr, pa.array(np.ones(len(arr), dtype="int64"))
+        mask = pc.fill_null(pc.match_substring_regex(values, r"^\s*[-=+@]|[<=:]"), False)
+        candidates = pd.Series(pc.filter(values, mask).to_pandas(), dtype="string")
+        if not len(candidates):
+            continue
+        weights = pd.Series(pc.filter(n_rows, mask).to_numpy(), index=candidates.index)
+        for label, pattern in (("formulas", _FORMULA), ("HTML/script", _MARKUP)):
+            n = int(weights[candidates.str.contains(pattern, regex=True).fillna(False).astype(bool)].sum())
+            if n:
+                found[f"{column} {label}"] = n
+    return found
+
+
+def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None
+                     ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+    """Raw export + plan -> (frame with canonical column names, reason per row or NA, notes).
+
+    Dates are combined from date/time or year/month/day/hour columns and moved to local time;
+    coordinates come from latitude/longitude, a '(lat, lon)' column or projected X/Y; area ids are
+    matched to the boundaries (id, name or a confirmed value) and filled by point-in-polygon."""
+    raw = raw.reset_index(drop=True)
+    notes: dict[str, Any] = {"fixes": {}}
+    out = pd.DataFrame(index=raw.index)
+    for name in ("incident_id", "case_number", "offense", "offense_detail", "offense_code", "location_type",
+                 "block", "arrest", "domestic"):
+        col = _col(raw, plan, name)
+        out[name] = col if col is not None else pd.Series(pd.NA, index=raw.index, dtype="string")
+    occurred, reasons = _occurred_at(raw, plan, notes)
+    out["occurred_at"] = occurred
+    text_fields = ["incident_id", "case_number", "offense", "offense_detail", "offense_code", "location_type",
+                   "block"]
+    for name in text_fields:
+        if name in plan.columns and _longest(out[name]) > MAX_TEXT:
+            too_long = out[name].astype("string").str.len().fillna(0) > MAX_TEXT
+            reasons = reasons.mask(reasons.isna() & too_long,
+                                   f"{name} longer than {MAX_TEXT:,} characters (a broken export?)")
+    flagged = hostile_text(out[[n for n in text_fields if n in plan.columns]])
+    if flagged:
+        notes.setdefault("warnings", []).append(
+            "Some text looks like spreadsheet formulas or HTML/script ("
+            + "; ".join(f"{k}: {v:,} values" for k, v in flagged.items())
+            + "). It is stored as plain text, shown escaped, and defused (prefixed with ') in CSV downloads.")
+
+    areas = {k: v for k, v in (areas or {}).items() if v is not None and len(v)}
+    bounds = None
+    if areas:
+        boxes = np.array([a.total_bounds for a in areas.values()])
+        bounds = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
+    lat, lon = _coordinates(raw, plan, bounds, notes)
+    placeholder = lat.isin([0, -1]) | lon.isin([0, -1]) | (lat.abs() > 90) | (lon.abs() > 180)
+    usable = lat.notna() & lon.notna() & ~placeholder
+    out["latitude"], out["longitude"] = lat, lon
+
+    placed = pd.Series(False, index=raw.index)
+    searched = pd.Series(False, index=raw.index)
+    for key, level in schema.LEVELS.items():
+        col = _col(raw, plan, level.column)
+        ids = canonical_area_id(col, key) if col is not None else pd.Series(pd.NA, index=raw.index, dtype="string")
+        if key in areas:
+            if col is not None:
+                matched = match_area_ids(col, key, areas[key], plan.area_values.get(key))
+                unmatched = ids.notna() & matched.isna()
+                notes["fixes"][f"{level.column} values not in the {key} boundaries, cleared"] = int(unmatched.sum())
+                ids = matched
+            if plan.assign_areas in ("missing", "all"):
+                todo = (ids.isna() if plan.assign_areas == "missing" else pd.Series(True, index=raw.index)) & usable
+                if todo.any():
+                    found = points_in_areas(lat.where(todo), lon.where(todo), areas[key])
+                    ids = ids.mask(todo & found.notna(), found) if plan.assign_areas == "missing" else \
+                        found.where(todo, ids)
+                    notes["fixes"][f"{level.column} found by point-in-polygon"] = int((todo & found.notna()).sum())
+                    searched |= todo
+        placed |= ids.notna()
+        out[level.column] = ids
+    outside = searched & ~placed
+    reasons = reasons.mask(reasons.isna() & outside,
+                           "outside every boundary (check the coordinates and their coordinate system)")
+    notes["fixes"] = {k: v for k, v in notes["fixes"].items() if v}
+    return out, reasons, notes
+
+
+def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: str = "", digest: str = "",
+                   areas: dict[str, Any] | None = None, known_beats: set[str] | None = None,
+                   now: pd.Timestamp | None = None) -> Prepared:
+    """An upload and its confirmed plan -> canonical frame and report (nothing is stored).
+
+    ``areas`` maps a level to its boundaries (area_id, name, geometry) for matching area names and
+    point-in-polygon; the report's rejected table holds the file's own columns, whatever was derived."""
+    raw = upload.frame if isinstance(upload, Upload) else upload
+    if isinstance(upload, Upload):
+        source_name, digest = source_name or upload.name, digest or upload.digest
+    if plan.kind == "areas":
+        prepared = _prepare_areas_upload(raw, plan, source_name, digest)
+        prepared.report.mapping = plan.to_dict()
+        return prepared
+    if isinstance(upload, Upload) and upload.is_geo:
+        raise IngestError("Boundary file uploaded as data", f"{source_name} holds shapes (boundaries).",
+                          hint="Choose the kind 'areas' and the boundary level it holds.")
+    if plan.kind == "incidents":
+        missing = [f for f in ("incident_id", "offense") if f not in plan.columns]
+        if "occurred_at" not in plan.columns and not {"year", "month"} <= set(plan.columns):
+            missing.append("occurred_at")
+        if missing:
+            _check_required(raw, "incidents", {k: v for k, v in plan.columns.items() if k not in missing}, source_name)
+        derived, reasons, notes = derive_incidents(raw, plan, areas)
+        prepared = prepare_incidents(
+            derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
+            now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
+            pre_rejected=reasons,
+        )
+        report = prepared.report
+        report.fixes = {**notes["fixes"], **report.fixes}
+        report.warnings = notes.get("warnings", []) + [w for w in report.warnings if "Date format" not in w]
+        repeats = sum(n for r, n in report.reason_counts().items() if r.startswith("duplicate incident id"))
+        if repeats:
+            report.warnings.append(
+                f"{repeats:,} rows repeat the incident id of a later row: the file may hold one row per "
+                "offense (or per victim); each incident is stored once (its last row).")
+    elif plan.kind == "population":
+        prepared = prepare_population(raw, source_name=source_name, digest=digest, level=plan.level or "community_area",
+                                      year=plan.year, mapping=plan.columns or None)
+        report = prepared.report
+    elif plan.kind == "outreach":
+        records = raw.attrs.get("records")
+        if records is None or not {"calendarId", "start", "title"} <= set(raw.columns):
+            raise IngestError(
+                "Outreach tables are not read yet",
+                f"{source_name} looks like outreach events, but only the CPD CAPS calendar JSON is read so far.",
+                hint="Load the calendar JSON, or convert the log to the CAPS fields (calendarId, start, end, "
+                     "title, location).")
+        prepared = caps_events_to_outreach(records, known_beats=known_beats or set(), source_name=source_name,
+                                           digest=digest)
+        report = prepared.report
+    else:
+        raise IngestError(
+            f"{plan.kind.capitalize()} uploads are not supported yet",
+            f"{source_name} looks like {plan.kind}; this version stores incidents, boundaries, population "
+            "and the CAPS outreach calendar.",
+            hint="Pick another kind if the detection is wrong; survey results need their own importer.")
+    report.mapping = {**plan.to_dict(), "date_format": plan.date_format or report.mapping.get("date_format")}
+    if plan.kind == "incidents":
+        report.mapping["date_format"] = plan.date_format or notes.get("date_format")
+        if len(report.rejected):
+            rows = report.rejected["row"].to_numpy()
+            original = raw.reset_index(drop=True).iloc[rows - 1].reset_index(drop=True)
+            report.rejected = pd.concat([report.rejected[["row", "reason"]], original], axis=1)
+    return prepared
+
+
+def _prepare_areas_upload(raw, plan: Plan, source_name: str, digest: str) -> Prepared:
+    import geopandas as gpd
+    import shapely
+
+    if not isinstance(raw, gpd.GeoDataFrame):
+        raise IngestError("Boundaries need shapes", f"{source_name} is a table without geometry.",
+                          hint="Upload boundaries as GeoJSON or a zipped Shapefile (.shp, .shx, .dbf, .prj).")
+    if not plan.level or plan.level not in schema.LEVELS:
+        raise IngestError("Boundary level needed", f"Say which level {source_name} holds.",
+                          hint=f"Choose one of: {', '.join(schema.LEVELS)}.")
+    gdf = raw
+    if plan.crs:
+        gdf = gdf.set_crs(plan.crs, allow_override=True)
+    elif gdf.crs is not None and gdf.crs.is_geographic:
+        west, south, east, north = gdf.total_bounds
+        if max(abs(west), abs(east)) > 180 or max(abs(south), abs(north)) > 90:
+            raise IngestError(
+                "Boundary coordinates look like feet or metres, not degrees",
+                f"{source_name} says it is in degrees ({gdf.crs.to_string()}) but spans {west:,.0f} .. {east:,.0f}.",
+                hint="Choose the coordinate system (e.g. EPSG:3435) in the mapping, or re-export as EPSG:4326.")
+    if gdf.geometry.isna().all() or gdf.geometry.is_empty.all():
+        raise IngestError("Boundary shapes could not be read", f"{source_name}: no feature has a usable geometry.",
+                          hint="Export the layer again as GeoJSON (EPSG:4326) or a zipped Shapefile.")
+    invalid = int((~shapely.is_valid(gdf.geometry.values) & ~gdf.geometry.isna()).sum())
+    not_polygon = int((~gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & gdf.geometry.notna()).sum())
+    if not_polygon == len(gdf):
+        raise IngestError("Boundary file holds no polygons", f"{source_name} holds {gdf.geom_type.iloc[0]} features.",
+                          hint="Boundaries are polygons; points or lines (e.g. incident locations) go elsewhere.")
+    prepared = prepare_areas(gdf, source_name=source_name, digest=digest, level=plan.level,
+                             mapping=plan.columns or None)
+    if invalid:
+        prepared.report.fixes["invalid (e.g. self-intersecting) polygons repaired"] = invalid
+        prepared.report.warnings.append(
+            f"{invalid} polygon(s) were invalid (e.g. self-intersecting) and were repaired; check them on the map.")
+    return prepared
+
+
+# ---------------------------------------------------------------------------------------- commit
+
+
+def commit_prepared(store, prepared: Prepared, *, mode: str = "append", author: str = "", note: str = "",
+                    level: str | None = None) -> int:
+    """Store a prepared upload as a new version (one transaction) with its provenance; return the version.
+
+    Boundaries replace per level: mode 'replace' swaps the areas of ``level`` and keeps the others."""
+    from dashboard.store import Provenance
+
+    r = prepared.report
+    frame = prepared.frame
+    if r.kind == "areas" and mode == "replace" and store.has("areas"):
+        import geopandas as gpd
+
+        from dashboard import geo
+
+        others = [geo.from_store(store.areas(lv)).assign(level=lv) for lv in store.levels() if lv != level]
+        frame = gpd.GeoDataFrame(pd.concat([*others, frame], ignore_index=True), crs=schema.CRS)
+        frame = frame[["level", "area_id", "name", "geometry"]]
+    return store.commit(r.kind, frame, Provenance(
+        source=r.source_name, file_hash=r.file_hash, rows_in=r.rows_in, rows_kept=r.rows_kept,
+        rows_rejected=r.rows_rejected, mapping=r.mapping, author=author or "unknown", note=note,
+    ), mode=mode)
+
+
+# ---------------------------------------------------------------------------------------- preview
+
+
+def preview_weekly(frame: pd.DataFrame) -> pd.DataFrame:
+    """Weekly counts of a prepared incidents frame: week (Monday), count."""
+    weeks = frame["occurred_at"].dt.to_period("W-SUN").dt.start_time
+    out = weeks.value_counts().sort_index().rename_axis("week").reset_index(name="count")
+    return out
+
+
+def preview_area_counts(frame: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Counts per area of ``level`` in a prepared incidents frame: area_id, count."""
+    column = schema.LEVELS[level].column
+    counts = frame[column].dropna().astype(str).value_counts()
+    return counts.rename_axis("area_id").reset_index(name="count")
+
+
+def safe_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV of ``frame`` with every text cell a spreadsheet would run as a formula (= + - @, tab, CR at the
+    start) prefixed with a quote, so rejected rows of a hostile file open inert."""
+
+    def defuse(value: object) -> object:
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
+        return value
+
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(defuse)
+    return out.to_csv(index=False).encode("utf-8")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date
+from importlib import resources
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from dashboard import config, geo, sample
+from dashboard import config, geo, metrics, sample
 from dashboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -96,15 +98,18 @@ def levels() -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _incident_counts(token, by, start, end, groups, area) -> pd.DataFrame:
-    return store().count_incidents(list(by), start, end, offense_groups=groups, area=area)
+def _incident_counts(token, by, start, end, groups, area, exclude=None) -> pd.DataFrame:
+    return store().count_incidents(list(by), start, end, offense_groups=groups, area=area,
+                                   exclude_offenses=exclude)
 
 
 def incident_counts(by: Sequence[str], start: date, end: date, offense_groups: Sequence[str] | None = None,
-                    area: tuple[str, str] | None = None) -> pd.DataFrame:
+                    area: tuple[str, str] | None = None, *,
+                    exclude_offenses: Sequence[str] | None = None) -> pd.DataFrame:
     """See Store.count_incidents: the ``by`` columns plus ``count``."""
     groups = None if offense_groups is None else tuple(sorted(offense_groups))
-    return _incident_counts(version(), tuple(by), start, end, groups, area)
+    exclude = tuple(sorted(exclude_offenses)) if exclude_offenses else None
+    return _incident_counts(version(), tuple(by), start, end, groups, area, exclude)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -145,3 +150,301 @@ def _population(token: str, level: str) -> pd.DataFrame:
 def population(level: str) -> pd.DataFrame:
     """Latest population per area of ``level``: area_id, year, population (empty where none loaded)."""
     return _population(version(), level)
+
+
+# ------------------------------------------------------------------------------ crime trends (CompStat)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _trend_windows(token: str, periods: tuple) -> dict[str, metrics.Cube]:
+    # cache_resource: read-only arrays shared across reruns, no pickled copy per rerun.
+    return metrics.window_cubes(store().trend_window_counts(list(periods)), [p[0] for p in periods])
+
+
+def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, metrics.Cube]:
+    """Store.trend_window_counts (ONE query) as metrics.window_cubes: per level, areas x offense groups x
+    periods. Read-only."""
+    return _trend_windows(version(), tuple(periods))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _trend_weeks(token: str, since: date) -> dict[str, metrics.Cube]:
+    return metrics.weekly_cubes(store().weekly_area_counts(since))
+
+
+def trend_weeks(anchor: date) -> dict[str, metrics.Cube]:
+    """Store.weekly_area_counts (ONE query) as metrics.weekly_cubes: per level, areas x offense groups x
+    weeks, from enough years before ``anchor`` for the history and expected ranges. Read-only."""
+    return _trend_weeks(version(), date(anchor.year - metrics.AVERAGE_YEARS - 2, 1, 1))
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _harm_table(path: str, mtime: float) -> pd.DataFrame:
+    return pd.read_csv(path, comment="#", dtype={"offense_group": str})
+
+
+def harm_weights_table() -> pd.DataFrame:
+    """src/dashboard/data/harm_weights.csv (offense_group, weight, basis), re-read when the file changes."""
+    path = Path(str(resources.files("dashboard").joinpath("data/harm_weights.csv")))
+    return _harm_table(str(path), path.stat().st_mtime)
+
+
+def harm_weights() -> dict[str, float]:
+    """offense_group -> weight from the harm weights file (a DashboardError naming the fix if malformed)."""
+    return metrics.parse_harm_weights(harm_weights_table())
+
+
+# ------------------------------------------------------------------------------ uploads (analyst files)
+# The upload page's reads and writes go through here so that the one parsed copy of a file is cached
+# per upload (keyed on Streamlit's file id, never by hashing 200 MB) and every commit or rollback
+# changes the version token the other caches are keyed on: pages see it on their next run.
+
+
+def profiles_dir() -> Path:
+    """Where confirmed mappings are saved as JSON profiles (next to the store)."""
+    return settings().data_dir / "profiles"
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _read_upload(file_id: str, name: str, _data: bytes, max_mb: float):
+    from dashboard import ingest
+
+    return ingest.read_upload(_data, name, max_mb=max_mb)
+
+
+def read_upload(name: str, data: bytes, file_id: str):
+    """An uploaded file read into an ingest.Upload (cached per upload; treat as read-only)."""
+    return _read_upload(file_id, name, data, settings().max_upload_mb)
+
+
+def boundaries() -> dict[str, gpd.GeoDataFrame]:
+    """Level -> areas (area_id, name, geometry) for every level loaded: what uploads are matched to."""
+    return {level: areas(level) for level in levels()}
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _suggest(token: str, file_id: str, kind: str | None, _upload, profile_stamp: float):
+    from dashboard import mapping
+
+    return mapping.suggest(_upload.frame, is_geo=_upload.is_geo, kind=kind, areas=boundaries(),
+                           profiles_dir=profiles_dir())
+
+
+def suggest(upload, file_id: str, kind: str | None = None):
+    """mapping.Suggestion for an upload: kind, plan (a saved profile first), field table, notes."""
+    folder = profiles_dir()
+    stamp = max((p.stat().st_mtime for p in folder.glob("*.json")), default=0.0) if folder.is_dir() else 0.0
+    return _suggest(version(), file_id, kind, upload, stamp)
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _prepare(token: str, file_id: str, plan_json: str, _upload):
+    import json
+
+    from dashboard import ingest
+
+    plan = ingest.Plan.from_dict(json.loads(plan_json))
+    known = None
+    if plan.kind == "outreach" and "beat" in levels():
+        known = set(areas("beat")["area_id"])
+    return ingest.prepare_mapped(_upload, plan, areas=boundaries(), known_beats=known)
+
+
+def prepare_upload(upload, file_id: str, plan):
+    """ingest.Prepared for an upload under a plan: canonical frame + validation report (cached per
+    upload, plan and store version; treat as read-only). Nothing is stored."""
+    import json
+
+    return _prepare(version(), file_id, json.dumps(plan.to_dict(), sort_keys=True, default=str), upload)
+
+
+def commit_upload(prepared, mode: str, author: str, level: str | None = None) -> int:
+    """Commit a prepared upload as a new version (atomic); the next run of any page sees it."""
+    from dashboard import ingest
+
+    return ingest.commit_prepared(store(), prepared, mode=mode, author=author, level=level,
+                                  note="uploaded on the Upload data page")
+
+
+def save_profile(plan, author: str) -> Path:
+    from dashboard import mapping
+
+    return mapping.save_profile(profiles_dir(), plan, author)
+
+
+def rollback(dataset: str, version_number: int) -> None:
+    """Make an earlier version of ``dataset`` active again (a pointer move; nothing is deleted)."""
+    store().rollback(dataset, version_number)
+
+
+# ------------------------------------------------------------------------------ neighborhood map
+# The map pages' frames: aggregated in SQL (or binned from points on the server), cached per store
+# version and filter; the public view's suppression happens after, in neighborhood / privacy.
+
+
+def public_exclusions() -> tuple[str, ...]:
+    """Offense types the public view leaves out of every count (none in the full view)."""
+    cfg = settings()
+    return tuple(cfg.sensitive_offenses) if cfg.public_view else ()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _nesting(token: str, fine: str, coarse: str) -> pd.DataFrame:
+    return geo.nesting(areas(fine), areas(coarse))
+
+
+def nesting(level: str) -> pd.DataFrame | None:
+    """area_id, parent_id linking ``level`` and the level it nests in or holds (beats <-> districts,
+    neighborhood.NESTS); None when that pair is not loaded. Read-only."""
+    from dashboard import neighborhood
+
+    pairs = [(fine, coarse) for fine, coarse in neighborhood.NESTS.items() if level in (fine, coarse)]
+    loaded = set(levels())
+    for fine, coarse in pairs:
+        if fine in loaded and coarse in loaded:
+            return _nesting(version(), fine, coarse)
+    return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _map_inputs(token, level, start, end, groups, exclude, fine_needed):
+    from dashboard import neighborhood
+
+    s, ex = store(), (list(exclude) if exclude else None)
+    prior_start, prior_end = metrics.prior_period(start, end)
+    fine = next((f for f, c in neighborhood.NESTS.items() if c == level), None) if fine_needed else None
+    return neighborhood.MapInputs(
+        level=level, start=start, end=end, prior_start=prior_start, prior_end=prior_end,
+        current=s.count_incidents([level], start, end, groups, exclude_offenses=ex),
+        prior=s.count_incidents([level], prior_start, prior_end, groups, exclude_offenses=ex),
+        weekly=s.count_incidents(["week", level], start, end, groups, exclude_offenses=ex),
+        population=s.population(level),
+        outreach=s.count_outreach([level], start, end),
+        nesting=nesting(level),
+        fine_current=s.count_incidents([fine], start, end, groups, exclude_offenses=ex) if fine else None,
+        fine_prior=s.count_incidents([fine], prior_start, prior_end, groups, exclude_offenses=ex) if fine else None,
+    )
+
+
+def map_inputs(level: str, start: date, end: date, offense_groups: Sequence[str],
+               exclude_offenses: Sequence[str] = ()) :
+    """neighborhood.MapInputs for the map page: counts by area for the period and a year earlier,
+    weekly counts, population, outreach, and the beat/district nesting (with beat counts on a district
+    page, which the public view adds up)."""
+    return _map_inputs(version(), level, start, end, tuple(sorted(offense_groups)),
+                       tuple(sorted(exclude_offenses)) or None, settings().public_view and nesting(level) is not None)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _area_detail(token, level, area_id, start, end, groups, exclude) -> dict[str, pd.DataFrame]:
+    s, ex, area = store(), (list(exclude) if exclude else None), (level, area_id)
+    return {
+        "weekly": s.count_incidents(["week"], start, end, groups, area=area, exclude_offenses=ex),
+        "offenses": s.count_incidents(["offense"], start, end, groups, area=area, exclude_offenses=ex),
+        "offense_types": s.count_incidents(["offense"], start, end, groups, exclude_offenses=ex),
+        "events": s.outreach_events(start, end, area=area),
+    }
+
+
+def area_detail(level: str, area_id: str, start: date, end: date, offense_groups: Sequence[str],
+                exclude_offenses: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+    """One area's drill-down frames: weekly [week, count], offenses [offense, count], offense_types
+    (every offense counted citywide in the period), events (Store.outreach_events)."""
+    return _area_detail(version(), level, str(area_id), start, end, tuple(sorted(offense_groups)),
+                        tuple(sorted(exclude_offenses)) or None)
+
+
+@st.cache_data(show_spinner="Binning incidents into hexagons and testing for hot spots…", max_entries=16)
+def _hex_layer(token, start, end, groups, resolution, exclude) -> pd.DataFrame:
+    from dashboard import hotspots
+
+    points = store().incident_points(start, end, list(groups), exclude_offenses=list(exclude) if exclude else None)
+    loaded = levels()
+    cells = hotspots.cover(areas(loaded[0]), resolution) if loaded else []
+    return hotspots.gi_star(hotspots.grid(hotspots.hex_counts(points, resolution), cells))
+
+
+def hex_layer(start: date, end: date, offense_groups: Sequence[str], resolution: int,
+              exclude_offenses: Sequence[str] = ()) -> pd.DataFrame:
+    """Incidents per H3 hexagon over the city (cell, count, zeros included) with Getis-Ord Gi* (z,
+    p_sim, q, spot); see hotspots.gi_star. Cached per store version, period, groups, resolution."""
+    return _hex_layer(version(), start, end, tuple(sorted(offense_groups)), int(resolution),
+                      tuple(sorted(exclude_offenses)) or None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _hex_polygons(cells: tuple[str, ...]) -> gpd.GeoDataFrame:
+    from dashboard import hotspots
+
+    return hotspots.polygons(list(cells))
+
+
+def hex_polygons(cells: Sequence[str]) -> gpd.GeoDataFrame:
+    """The hexagons of ``cells`` as areas (area_id, name, geometry). Read-only."""
+    return _hex_polygons(tuple(cells))
+
+
+
+# ------------------------------------------------------------------------------ outreach and impact (issue 5)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _neighbours(token: str, level: str) -> dict[str, set[str]]:
+    from dashboard import designs
+
+    return designs.neighbours(areas(level))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _parents(token: str, level: str) -> dict[str, str] | None:
+    from dashboard import designs
+
+    if level != "beat" or "district" not in levels():
+        return None
+    return designs.parent_areas(areas("beat"), areas("district"))
+
+
+@st.cache_data(show_spinner="Running the impact designs…", max_entries=32)
+def _impact(token: str, settings):
+    from dashboard import designs
+
+    st_ = store()
+    bounds = st_.date_bounds("incidents")
+    weeks = designs.complete_week_range(*bounds) if bounds else None
+    if weeks is None:
+        return None
+    first, last = weeks
+    end = (pd.Timestamp(last) + pd.Timedelta(days=6)).date()
+    level = settings.level
+    groups = settings.offense_groups
+    panel = st_.count_incidents([level, "week"], first, end, offense_groups=groups)
+    panel = panel.rename(columns={level: "area_id"})
+    types = list(settings.event_types)
+    before = st_.count_outreach([level], *settings.before, event_types=types)
+    after = st_.count_outreach([level], *settings.after, event_types=types)
+    out_bounds = st_.date_bounds("outreach") if st_.has("outreach") else None
+    weekly = (st_.count_outreach([level, "week"], *out_bounds, event_types=types) if out_bounds
+              else pd.DataFrame(columns=[level, "week", "events"]))
+    citywide = None
+    if settings.citywide:
+        citywide = st_.count_incidents(["week"], first, end, offense_groups=groups)
+    dose = designs.dose_frame(areas(level), before, after, level)
+    return designs.run_impact(settings, panel, dose, _neighbours(token, level), _parents(token, level),
+                              designs.first_events(weekly, level, since=settings.before[0]), citywide)
+
+
+def impact(settings):
+    """Run the impact designs (designs.run_impact) for a designs.ImpactSettings on the loaded data:
+    treated / comparison / buffer areas, WDD, stacked event study, ITS. None when no complete week of
+    incidents is loaded. Cached per store version and settings."""
+    return _impact(version(), settings)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _surveys(token: str, level: str) -> pd.DataFrame:
+    return store().survey_scores(level)
+
+
+def surveys(level: str) -> pd.DataFrame:
+    """Survey rows of ``level`` (see Store.survey_scores); empty when none are loaded."""
+    return _surveys(version(), level)

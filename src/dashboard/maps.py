@@ -8,6 +8,7 @@ already counted (and, in public views, already suppressed).
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -39,7 +40,15 @@ YL_OR_RD: dict[int, tuple[str, ...]] = {
     4: ("#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c"),
     5: ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"),
 }
+# ColorBrewer RdBu (diverging, colour-blind safe): blue for decreases, red for increases.
+RD_BU_BLUES = ("#2166ac", "#67a9cf", "#d1e5f0")
+RD_BU_REDS = ("#fddbc7", "#ef8a62", "#b2182b")
 MISSING_FILL = "#d4d4d4"
+HATCH_FILL = "url(#withheld-hatch)"
+EMPHASIS = "#111111"
+OUTREACH_LINE = "#542788"  # ColorBrewer PuOr purple: apart from both the YlOrRd and RdBu fills
+MAX_PAYLOAD_BYTES = 1_500_000
+MAX_POINT_FEATURES = 5_000
 OUTLINE = "#5f5f5f"
 NO_TILES_BACKGROUND = "#f2f2f0"
 
@@ -250,95 +259,185 @@ def _check_inputs(
         )
 
 
-def _style_for(fill: str, missing: bool) -> dict[str, Any]:
-    return {
+def _style_for(fill: str, missing: bool, emphasis: bool = False, hidden: bool = False) -> dict[str, Any]:
+    style = {
         "fillColor": fill,
         "fillOpacity": 0.75 if missing else 0.8,
         "color": OUTLINE,
         "weight": 1,
         "opacity": 0.9,
     }
+    if hidden:
+        style |= {"fillOpacity": 1.0, "dashArray": "3 3"}
+    if emphasis:
+        # thick and dark: readable without colour (colour-blind readers, black-and-white print)
+        style |= {"color": EMPHASIS, "weight": 3.5, "opacity": 1.0}
+    return style
 
 
-def count_choropleth(
-    areas: gpd.GeoDataFrame,
-    values: pd.DataFrame,
-    *,
-    value_column: str,
-    label: str,
-    legend_title: str,
-    level_label: str,
-    fmt: str = "{:,.0f}",
-    tooltip_columns: Mapping[str, str] | None = None,
-    classes: int = 5,
-    tolerance: float = 0.0005,
-    tile_url: str = "",
-    tile_attribution: str = "",
-    static_url: str = DEFAULT_STATIC_URL,
-    missing_text: str = "no data",
-) -> folium.Map:
-    """Areas shaded by ``values[value_column]`` in quantile classes, with a legend and a tooltip.
+def diverging_breaks(values: Sequence[float] | np.ndarray | pd.Series, classes: int = 6) -> list[float]:
+    """Class breaks symmetric around 0 for a diverging scale (increasing; 0 is always a break).
 
-    areas: area_id, name, geometry (EPSG:4326; other CRSs are reprojected).
-    values: one row per area_id with ``value_column`` and every column in ``tooltip_columns``
-    (column -> label shown in the tooltip). Areas without a value are grey and say ``missing_text``.
-
-    Each feature's properties hold area_id (as text, to identify a click), name, value_text and the
-    tooltip columns, all tooltip text HTML-escaped. ``legend_title`` names measure, period and filters.
+    [-m, -b, -a, 0, a, b, m] with a, b the 1/3 and 2/3 quantiles of |value| and m >= max |value|, each
+    rounded to the decimals the legend prints; fewer when values are few or ties collapse them; []
+    when there is no finite value.
     """
-    tooltip_columns = dict(tooltip_columns or {})
-    extra = list(tooltip_columns)
-    _check_inputs(areas, values, value_column, extra)
+    finite = np.asarray(values, dtype=float)
+    finite = np.abs(finite[np.isfinite(finite)])
+    if finite.size == 0:
+        return []
+    top = float(finite.max()) or 1.0
+    decimals = _legend_decimals(-top, top)
+    scale = 10.0**decimals
+    top = math.ceil(top * scale) / scale
+    half = max(1, classes // 2)
+    inner = [round(float(q), decimals) for q in np.quantile(finite, np.linspace(0, 1, half + 1)[1:-1])]
+    positive = sorted({b for b in inner if 0 < b < top} | {top})
+    return [-b for b in reversed(positive)] + [0.0] + positive
 
+
+def _diverging_colours(breaks: Sequence[float]) -> list[str]:
+    below = sum(1 for b in breaks[1:] if b <= 0)
+    above = len(breaks) - 1 - below
+    return list(RD_BU_BLUES[len(RD_BU_BLUES) - below:]) + list(RD_BU_REDS[:above])
+
+
+class _Hatch(folium.MacroElement):
+    """An SVG hatch pattern (id ``withheld-hatch``) in the map's vector layer, so withheld areas are
+    hatched, not just another colour. Added after the layers (their SVG exists by then)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var svg = {{ this._parent.get_name() }}.getPanes().overlayPane.querySelector("svg");
+            if (!svg || svg.querySelector("#withheld-hatch")) { return; }
+            var ns = svg.namespaceURI;
+            var defs = document.createElementNS(ns, "defs");
+            var pattern = document.createElementNS(ns, "pattern");
+            pattern.setAttribute("id", "withheld-hatch");
+            pattern.setAttribute("patternUnits", "userSpaceOnUse");
+            pattern.setAttribute("width", "7");
+            pattern.setAttribute("height", "7");
+            pattern.setAttribute("patternTransform", "rotate(45)");
+            var back = document.createElementNS(ns, "rect");
+            back.setAttribute("width", "7");
+            back.setAttribute("height", "7");
+            back.setAttribute("fill", "{{ this.background }}");
+            var line = document.createElementNS(ns, "line");
+            line.setAttribute("x1", "0");
+            line.setAttribute("y1", "0");
+            line.setAttribute("x2", "0");
+            line.setAttribute("y2", "7");
+            line.setAttribute("stroke", "{{ this.colour }}");
+            line.setAttribute("stroke-width", "2");
+            pattern.appendChild(back);
+            pattern.appendChild(line);
+            defs.appendChild(pattern);
+            svg.insertBefore(defs, svg.firstChild);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, colour: str = "#6b6b6b", background: str = "#f4f4f4") -> None:
+        super().__init__()
+        self._name = "Hatch"
+        self.colour = colour
+        self.background = background
+
+
+class _Notes(folium.MacroElement):
+    """A legend box (bottom left) with key swatches and notes. ``html`` is built from escaped text."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .dashboard-notes { background: rgba(255,255,255,0.92); padding: 6px 9px; border-radius: 4px;
+            box-shadow: 0 1px 4px rgba(0,0,0,0.3); font: 12px/1.4 sans-serif; max-width: 330px; color: #222; }
+        .dashboard-notes .key { display: flex; align-items: center; gap: 6px; margin: 2px 0; }
+        .dashboard-notes .swatch { width: 18px; height: 12px; flex: none; box-sizing: border-box; }
+        .dashboard-notes p { margin: 3px 0 0 0; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+            var notes = L.control({position: "bottomleft"});
+            notes.onAdd = function () {
+                var div = L.DomUtil.create("div", "dashboard-notes");
+                div.innerHTML = {{ this.html_json }};
+                L.DomEvent.disableClickPropagation(div);
+                return div;
+            };
+            notes.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, keys: Sequence[tuple[str, str]], notes: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "Notes"
+        parts = [f'<div class="key"><span class="swatch" style="{style}"></span>{html.escape(label)}</div>'
+                 for style, label in keys]
+        parts += [f"<p>{html.escape(note)}</p>" for note in notes if note]
+        self.html = "".join(parts)
+        # JSON-encoded for the script; "</" escaped so no text can close the <script> element.
+        self.html_json = json.dumps(self.html).replace("</", "<\\/")
+
+
+HATCH_SWATCH = "background: repeating-linear-gradient(45deg, #f4f4f4 0 3px, #6b6b6b 3px 5px); border: 1px dashed #5f5f5f"
+EMPHASIS_SWATCH = f"background: #ffffff; border: 3px solid {EMPHASIS}"
+
+
+def _shown_areas(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     shown = areas[["area_id", "name", "geometry"]]
     if areas.crs is not None and not areas.crs.equals("EPSG:4326"):
         shown = shown.to_crs("EPSG:4326")
     keep = shown.geometry.notna() & ~shown.geometry.is_empty
     if not keep.all():
-        log.warning("count_choropleth: %d area(s) without geometry left off the map", int((~keep).sum()))
+        log.warning("map: %d area(s) without geometry left off the map", int((~keep).sum()))
         shown = shown[keep]
     if shown.empty:
         raise MapInputError(
             message="There are no area shapes to draw.",
             hint="Load the area boundaries (area_id, name, geometry) before drawing the map.",
         )
+    return shown
 
+
+def _joined(shown: gpd.GeoDataFrame, values: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     # Compare ids as text: boundary files often hold "35" where the counts hold 35.
     table = pd.DataFrame(
         {"area_id": shown["area_id"].astype(str).to_numpy(), "name": shown["name"].to_numpy()}
     )
-    measured = values[["area_id", value_column, *[c for c in extra if c != value_column]]].copy()
+    measured = values[["area_id", *dict.fromkeys(c for c in columns if c != "area_id")]].copy()
     measured["area_id"] = measured["area_id"].astype(str)
     unknown = set(measured["area_id"]) - set(table["area_id"])
     if unknown:
-        log.info(
-            "count_choropleth: %d value row(s) name no drawn area, e.g. %s", len(unknown), sorted(unknown)[:3]
-        )
-    table = table.merge(measured, on="area_id", how="left", validate="one_to_one")
-    value = pd.to_numeric(table[value_column], errors="coerce").astype(float)
+        log.info("map: %d value row(s) name no drawn area, e.g. %s", len(unknown), sorted(unknown)[:3])
+    return table.merge(measured, on="area_id", how="left", validate="one_to_one")
 
-    breaks = class_breaks(value, classes)
-    colormap = None
-    if breaks:
-        colors = list(YL_OR_RD[len(breaks) - 1])
-        colormap = branca.colormap.StepColormap(
-            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=legend_title,
-            tick_labels=legend_ticks(breaks),
-        )
 
-    missing = value.isna().to_numpy()
-    escaped_missing = html.escape(missing_text)
-    value_text = [
-        escaped_missing if gone else html.escape(fmt.format(v))
-        for v, gone in zip(value, missing, strict=True)
-    ]
+def _flag(table: pd.DataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.zeros(len(table), dtype=bool)
+    return table[column].fillna(False).astype(bool).to_numpy()
+
+
+def _draw(
+    shown: gpd.GeoDataFrame, table: pd.DataFrame, fills: list[str], flags: dict[str, np.ndarray],
+    value_text: list[str], extra: Mapping[str, str], *, label: str, level_label: str, tolerance: float,
+    tile_url: str, tile_attribution: str, static_url: str, missing_text: str,
+) -> folium.Map:
     extra_text = {column: _format_column(table[column], missing_text) for column in extra}
     styles: dict[str, dict[str, Any]] = {}
     features = []
     for i, geometry in enumerate(_display_geometry(shown.geometry, tolerance)):
         area_id = table.at[i, "area_id"]
-        fill = MISSING_FILL if missing[i] or colormap is None else colormap.rgb_hex_str(value.iat[i])
-        styles[area_id] = _style_for(fill, bool(missing[i]))
+        styles[area_id] = _style_for(fills[i], bool(flags["missing"][i]), bool(flags["emphasis"][i]),
+                                     bool(flags["hidden"][i]))
         properties = {
             "area_id": area_id,
             "name": html.escape(str(table.at[i, "name"])),
@@ -363,15 +462,215 @@ def count_choropleth(
             aliases=[
                 html.escape(level_label),
                 html.escape(label),
-                *(html.escape(a) for a in tooltip_columns.values()),
+                *(html.escape(a) for a in extra.values()),
             ],
             sticky=True,
         ),
         zoom_on_click=False,
     ).add_to(m)
+    if flags["hidden"].any():
+        _Hatch().add_to(m)
+    return m
+
+
+def count_choropleth(
+    areas: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    *,
+    value_column: str,
+    label: str,
+    legend_title: str,
+    level_label: str,
+    fmt: str = "{:,.0f}",
+    tooltip_columns: Mapping[str, str] | None = None,
+    classes: int = 5,
+    tolerance: float = 0.0005,
+    tile_url: str = "",
+    tile_attribution: str = "",
+    static_url: str = DEFAULT_STATIC_URL,
+    missing_text: str = "no data",
+    palette: str = "sequential",
+    text_column: str | None = None,
+    hidden_column: str | None = None,
+    emphasis_column: str | None = None,
+    emphasis_label: str = "",
+    notes: Sequence[str] = (),
+) -> folium.Map:
+    """Areas shaded by ``values[value_column]`` in classes, with a legend and a tooltip.
+
+    areas: area_id, name, geometry (EPSG:4326; other CRSs are reprojected).
+    values: one row per area_id with ``value_column`` and every column in ``tooltip_columns``
+    (column -> label shown in the tooltip). Areas without a value are grey and say ``missing_text``.
+    palette: "sequential" (quantile classes, YlOrRd) or "diverging" (classes symmetric around 0, RdBu:
+    blue down, red up); both ColorBrewer schemes are colour-blind safe.
+    text_column: per-area text shown as the value instead of ``fmt`` (e.g. "fewer than 5").
+    hidden_column: True where the value is withheld (public view): hatched, not coloured, and left out
+    of the classes. emphasis_column: True where the area is outlined thick and dark (e.g. a change that
+    is unlikely to be chance), explained in the legend by ``emphasis_label``. notes: lines for the legend
+    box (what was withheld, what is missing).
+
+    Each feature's properties hold area_id (as text, to identify a click), name, value_text and the
+    tooltip columns, all tooltip text HTML-escaped. ``legend_title`` names measure, period and filters.
+    """
+    tooltip_columns = dict(tooltip_columns or {})
+    extra = list(tooltip_columns)
+    flag_columns = [c for c in (text_column, hidden_column, emphasis_column) if c]
+    _check_inputs(areas, values, value_column, [*extra, *flag_columns])
+    shown = _shown_areas(areas)
+    table = _joined(shown, values, [value_column, *extra, *flag_columns])
+    value = pd.to_numeric(table[value_column], errors="coerce").astype(float)
+    hidden = _flag(table, hidden_column)
+    value[hidden] = np.nan
+
+    if palette == "diverging":
+        breaks = diverging_breaks(value)
+        colors = _diverging_colours(breaks) if breaks else []
+    elif palette == "sequential":
+        breaks = class_breaks(value, classes)
+        colors = list(YL_OR_RD[len(breaks) - 1]) if breaks else []
+    else:
+        raise MapInputError(message=f"Unknown palette {palette!r}.", hint="Use 'sequential' or 'diverging'.")
+    colormap = None
+    if breaks:
+        colormap = branca.colormap.StepColormap(
+            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=legend_title,
+            tick_labels=legend_ticks(breaks),
+        )
+
+    missing = value.isna().to_numpy() & ~hidden
+    escaped_missing = html.escape(missing_text)
+    if text_column:
+        value_text = [html.escape(str(t)) if isinstance(t, str) else escaped_missing for t in table[text_column]]
+    else:
+        value_text = [escaped_missing if gone else html.escape(fmt.format(v))
+                      for v, gone in zip(value, missing, strict=True)]
+    fills = [
+        HATCH_FILL if hidden[i] else MISSING_FILL if missing[i] or colormap is None
+        else colormap.rgb_hex_str(value.iat[i])
+        for i in range(len(table))
+    ]
+    emphasis = _flag(table, emphasis_column)
+    m = _draw(shown, table, fills, {"missing": missing, "hidden": hidden, "emphasis": emphasis}, value_text,
+              tooltip_columns, label=label, level_label=level_label, tolerance=tolerance, tile_url=tile_url,
+              tile_attribution=tile_attribution, static_url=static_url, missing_text=missing_text)
     if colormap is not None:
         colormap.add_to(m)
+    keys = []
+    if emphasis.any() and emphasis_label:
+        keys.append((EMPHASIS_SWATCH, emphasis_label))
+    if hidden.any():
+        keys.append((HATCH_SWATCH, "hatched: withheld in the public view (see below)"))
+    if missing.any():
+        keys.append((f"background: {MISSING_FILL}", f"grey: {missing_text}"))
+    if keys or notes:
+        _Notes(keys, notes).add_to(m)
     return m
+
+
+def category_choropleth(
+    areas: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    *,
+    category_column: str,
+    categories: Mapping[str, tuple[str, str]],
+    label: str,
+    level_label: str,
+    tooltip_columns: Mapping[str, str] | None = None,
+    tolerance: float = 0.0,
+    tile_url: str = "",
+    tile_attribution: str = "",
+    static_url: str = DEFAULT_STATIC_URL,
+    notes: Sequence[str] = (),
+    missing_text: str = "no data",
+) -> folium.Map:
+    """Areas coloured by a category (e.g. Gi* "hot" / "cold" / "not significant").
+
+    categories: value -> (colour, legend label), in legend order. The tooltip shows the category's
+    label; text is escaped as in count_choropleth.
+    """
+    tooltip_columns = dict(tooltip_columns or {})
+    extra = list(tooltip_columns)
+    missing_cols = [c for c in ("area_id", category_column, *extra) if c not in values.columns]
+    if missing_cols:
+        raise MapInputError(message=f"values lacks {', '.join(missing_cols)}.",
+                            hint="Pass one row per area with the category and every tooltip column.")
+    _check_inputs(areas, values.assign(_v=0.0), "_v", extra)
+    shown = _shown_areas(areas)
+    table = _joined(shown, values, [category_column, *extra])
+    found = table[category_column]
+    missing = found.isna().to_numpy() | ~found.isin(list(categories)).to_numpy()
+    fills = [MISSING_FILL if gone else categories[c][0] for c, gone in zip(found, missing, strict=True)]
+    value_text = [html.escape(missing_text) if gone else html.escape(categories[c][1])
+                  for c, gone in zip(found, missing, strict=True)]
+    none = np.zeros(len(table), dtype=bool)
+    m = _draw(shown, table, fills, {"missing": missing, "hidden": none, "emphasis": none}, value_text,
+              tooltip_columns, label=label, level_label=level_label, tolerance=tolerance, tile_url=tile_url,
+              tile_attribution=tile_attribution, static_url=static_url, missing_text=missing_text)
+    keys = [(f"background: {colour}", text) for colour, text in categories.values()]
+    _Notes(keys, [label, *notes]).add_to(m)
+    return m
+
+
+def add_outline_layer(
+    m: folium.Map,
+    areas: gpd.GeoDataFrame,
+    values: pd.DataFrame,
+    *,
+    value_column: str,
+    label: str,
+    level_label: str,
+    colour: str = OUTREACH_LINE,
+    tolerance: float = 0.0005,
+    show: bool = True,
+) -> folium.Map:
+    """Overlay ``areas`` as outlines whose width grows with ``values[value_column]`` (areas with 0 are
+    left out), in a layer the reader can switch off. An aggregate layer (e.g. outreach events per beat),
+    never points. Tooltip: name and value. ``show``: whether the layer starts switched on."""
+    _check_inputs(areas, values, value_column, [])
+    shown = _shown_areas(areas)
+    table = _joined(shown, values, [value_column])
+    value = pd.to_numeric(table[value_column], errors="coerce").fillna(0).astype(float)
+    keep = (value > 0).to_numpy()
+    breaks = class_breaks(value[keep], 4) if keep.any() else []
+    geometry = _display_geometry(shown.geometry, tolerance)
+    features = []
+    for i in np.flatnonzero(keep):
+        step = int(np.searchsorted(breaks, value.iat[i], side="right")) if breaks else 1
+        features.append({
+            "type": "Feature", "id": table.at[i, "area_id"],
+            "properties": {"name": html.escape(str(table.at[i, "name"])),
+                           "value_text": html.escape(f"{value.iat[i]:,.0f}"), "weight": 0.5 + 0.6 * min(step, 4)},
+            "geometry": geometry[i],
+        })
+    group = folium.FeatureGroup(name=html.escape(label), show=show)
+    if features:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            style_function=lambda feature: {"fill": False, "color": colour, "opacity": 0.85,
+                                            "weight": feature["properties"]["weight"]},
+            tooltip=folium.GeoJsonTooltip(fields=["name", "value_text"],
+                                          aliases=[html.escape(level_label), html.escape(label)], sticky=True),
+            zoom_on_click=False,
+        ).add_to(group)
+    group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def payload(m: folium.Map) -> dict[str, int]:
+    """What the map sends to a browser: bytes (standalone HTML), features, point_features (GeoJSON
+    points and markers; a public map has none)."""
+    features = points = 0
+    for child in m._children.values():
+        layers = [child] + [c for c in getattr(child, "_children", {}).values()]
+        for layer in layers:
+            if isinstance(layer, folium.GeoJson) and isinstance(layer.data, dict):
+                found = layer.data.get("features", [])
+                features += len(found)
+                points += sum(1 for f in found if (f.get("geometry") or {}).get("type") in ("Point", "MultiPoint"))
+            elif isinstance(layer, folium.Marker | folium.CircleMarker):
+                points += 1
+    return {"bytes": len(map_html(m).encode("utf-8")), "features": features, "point_features": points}
 
 
 def map_html(m: folium.Map, static_url: str | None = None) -> str:

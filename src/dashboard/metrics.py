@@ -5,13 +5,15 @@ Pure pandas: no Streamlit, no store, no figures. Functions say which columns the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from dashboard import schema
+from dashboard import schema, stats
+from dashboard.errors import DashboardError
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,6 @@ def area_table(
     return out
 
 
-def annualised_rate(count: float, population: float, days: int) -> float:
-    """Incidents per 1,000 residents per year for a window of ``days`` days."""
-    if not population or population <= 0 or days <= 0:
-        return float("nan")
-    return count / population * 1000 * 365.25 / days
-
-
 def group_comparison(current: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
     """Per offense group: offense_group, label, count, prior, change, pct_change (groups in schema order).
 
@@ -184,6 +179,867 @@ def clicked_area(table: pd.DataFrame, click: dict | None) -> pd.Series | None:
     return rows.iloc[0] if len(rows) else None
 
 
-def sorted_area_table(table: pd.DataFrame, by: str) -> pd.DataFrame:
-    """The area table as the map page lists it: largest ``by`` first."""
-    return table.sort_values([by, "name"], ascending=[False, True], na_position="last")
+# ------------------------------------------------------------ CompStat windows (crime trends page)
+#
+# Windows end on an anchor date. Week to date and 28 days compare with the window 52 weeks (364 days)
+# earlier, so weekdays line up (crime has strong weekday patterns); year to date compares 1 January to
+# the anchor with 1 January to the same calendar day a year earlier (29 February -> 28 February), so
+# the two can differ by a day: tests compare rates per day.
+
+TREND_WINDOWS: dict[str, str] = {"wtd": "Week to date", "28d": "28 days", "ytd": "Year to date"}
+AVERAGE_YEARS = 3  # the multi-year average uses up to this many earlier years ...
+MIN_AVERAGE_YEARS = 2  # ... and needs at least this many (with one it would just repeat last year)
+TREND_CHART_WEEKS = 52
+OUTCOMES: dict[str, str] = {"outcome_homicide": "Homicides", "outcome_guns": "Gun and weapons offenses"}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A CompStat window: ``key`` in TREND_WINDOWS, inclusive start and end dates."""
+
+    key: str
+    start: date
+    end: date
+
+    @property
+    def label(self) -> str:
+        return TREND_WINDOWS[self.key]
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def earlier(self, years: int) -> Window:
+        """The same window ``years`` years earlier (364-day years for week-aligned windows)."""
+        if self.key == "ytd":
+            end = (pd.Timestamp(self.end) - pd.DateOffset(years=years)).date()
+            return Window(self.key, date(self.end.year - years, 1, 1), end)
+        shift = pd.Timedelta(days=364 * years)
+        return Window(self.key, (pd.Timestamp(self.start) - shift).date(), (pd.Timestamp(self.end) - shift).date())
+
+    @property
+    def prior(self) -> Window:
+        return self.earlier(1)
+
+    def within(self, first: date, last: date) -> bool:
+        """Whether the data (first..last) covers the whole window."""
+        return first <= self.start and self.end <= last
+
+
+def trend_window(key: str, anchor: date) -> Window:
+    """Week to date (Monday to the anchor), 28 days (anchor and the 27 days before) or year to date."""
+    if key == "wtd":
+        return Window(key, anchor - timedelta(days=anchor.weekday()), anchor)
+    if key == "28d":
+        return Window(key, anchor - timedelta(days=27), anchor)
+    if key == "ytd":
+        return Window(key, date(anchor.year, 1, 1), anchor)
+    raise ValueError(f"unknown window {key!r}")
+
+
+def trend_windows(anchor: date) -> dict[str, Window]:
+    return {key: trend_window(key, anchor) for key in TREND_WINDOWS}
+
+
+def period_name(key: str, years: int) -> str:
+    """Column name of a window's count ``years`` years back in trend_window_counts (an SQL identifier)."""
+    return f"p_{key}_{years}"
+
+
+def trend_periods(anchor: date, first: date | None = None, last: date | None = None,
+                  years: int = AVERAGE_YEARS) -> tuple[tuple[str, date, date], ...]:
+    """(name, start, end) of every window and of its earlier years that the data (first..last) covers:
+    what Store.trend_window_counts counts. Uncovered earlier windows are left out (never compared)."""
+    out = []
+    for w in trend_windows(anchor).values():
+        for k in range(years + 1):
+            past = w.earlier(k)
+            if k == 0 or first is None or last is None or past.within(first, last):
+                out.append((period_name(w.key, k), past.start, past.end))
+    return tuple(out)
+
+
+def earliest_anchor(first: date, last: date) -> date | None:
+    """The first anchor whose week-to-date and 28-day windows have last year's window inside the data
+    (None: the data span less than a year and four weeks). Year to date may still lack last year's
+    start (data beginning mid-year): its rows then say there is no comparison."""
+    anchor = first + pd.Timedelta(days=364 + 27)
+    return anchor if anchor <= last else None
+
+
+def history_weeks(anchor: date, first: date, last: date) -> pd.DatetimeIndex:
+    """Mondays of the full weeks the dispersion is estimated from: the 52 weeks before the 28-day window
+    (so a change inside the windows does not count as noise), inside the data."""
+    end = pd.Timestamp(trend_window("28d", anchor).start) - pd.Timedelta(days=1)
+    start = max(end - pd.Timedelta(days=363), pd.Timestamp(first))
+    end = min(end, pd.Timestamp(last))
+    monday = start + pd.Timedelta(days=(7 - start.weekday()) % 7)
+    mondays = pd.date_range(monday, end, freq="7D")
+    return mondays[mondays + pd.Timedelta(days=6) <= end]
+
+
+def chart_weeks(anchor: date, first: date, last: date, weeks: int = TREND_CHART_WEEKS) -> pd.DatetimeIndex:
+    """Mondays of the ``weeks`` full weeks ending on the last Sunday on or before the anchor (the
+    anchor's unfinished week is in the week-to-date row instead), inside the data."""
+    end = pd.Timestamp(min(anchor, last))
+    sunday = end - pd.Timedelta(days=(end.weekday() + 1) % 7)
+    mondays = pd.date_range(sunday - pd.Timedelta(days=7 * weeks - 1), periods=weeks, freq="7D")
+    return mondays[mondays >= pd.Timestamp(first)]
+
+
+# ------------------------------------------------------------------------- the page's URL state
+
+
+@dataclass(frozen=True)
+class TrendsView:
+    """What the crime trends page shows; round-trips through the URL query string."""
+
+    anchor: date
+    window: str = "28d"
+    level: str = "community_area"
+    offense_groups: tuple[str, ...] = ()
+    area: str = "citywide"
+    harm: bool = False
+
+
+def trends_query(view: TrendsView, all_groups: Sequence[str]) -> dict[str, str]:
+    """The URL query parameters of a view (every one written, so a link keeps meaning the same view after
+    new data arrives)."""
+    groups = "all" if set(view.offense_groups) >= set(all_groups) else ",".join(view.offense_groups)
+    return {"anchor": view.anchor.isoformat(), "window": view.window, "level": view.level, "groups": groups,
+            "area": view.area, "harm": "1" if view.harm else "0"}
+
+
+def _one(value) -> str:
+    if isinstance(value, list | tuple):
+        return str(value[-1]) if value else ""
+    return str(value)
+
+
+def parse_trends_query(params: Mapping[str, object], default: TrendsView, first: date, last: date,
+                       groups: Sequence[str], levels: Sequence[str],
+                       area_ids: Callable[[str], Collection[str]]) -> tuple[TrendsView, list[str]]:
+    """Read a view from URL query parameters; each missing value takes its default and each invalid one
+    its default plus a message saying what was ignored. Never raises."""
+    messages: list[str] = []
+    values: dict[str, object] = {}
+
+    def bad(name: str, raw: str, why: str) -> None:
+        messages.append(f"Ignored {name}={raw[:40]!r} from the link: {why}.")
+
+    low = earliest_anchor(first, last) or last
+    if "anchor" in params:
+        raw = _one(params["anchor"])
+        try:
+            anchor = date.fromisoformat(raw)
+        except ValueError:
+            bad("anchor", raw, "not a date like 2017-12-31")
+        else:
+            if low <= anchor <= last:
+                values["anchor"] = anchor
+            else:
+                bad("anchor", raw, f"anchor dates run from {low:%d %b %Y} to {last:%d %b %Y}")
+    if "window" in params:
+        raw = _one(params["window"])
+        if raw in TREND_WINDOWS:
+            values["window"] = raw
+        else:
+            bad("window", raw, f"use one of {', '.join(TREND_WINDOWS)}")
+    level = default.level
+    if "level" in params:
+        raw = _one(params["level"])
+        if raw in levels:
+            values["level"] = level = raw
+        else:
+            bad("level", raw, f"use one of {', '.join(levels)}")
+    if "groups" in params:
+        raw = _one(params["groups"])
+        names = list(groups) if raw == "all" else [g for g in raw.split(",") if g]
+        known = tuple(g for g in groups if g in names)
+        unknown = [g for g in names if g not in groups]
+        if unknown:
+            bad("groups", ",".join(unknown), f"offense groups are {', '.join(groups)}")
+        if known:
+            values["offense_groups"] = known
+        elif not unknown:
+            bad("groups", raw, "no offense group named")
+    if "area" in params:
+        raw = _one(params["area"])
+        if raw == "citywide" or raw in area_ids(level):
+            values["area"] = raw
+        else:
+            kind = schema.LEVELS[level].label.lower() if level in schema.LEVELS else "area"
+            bad("area", raw, f"no such {kind}")
+    if "harm" in params:
+        raw = _one(params["harm"])
+        if raw in ("0", "1"):
+            values["harm"] = raw == "1"
+        else:
+            bad("harm", raw, "use 0 (counts) or 1 (harm index)")
+    view = TrendsView(**{**default.__dict__, **values})
+    return view, messages
+
+
+def area_choices(areas: pd.DataFrame) -> dict[str, str]:
+    """'citywide' then every area (id -> name), in the order areas come."""
+    return {"citywide": "Citywide", **dict(zip(areas["area_id"].astype(str), areas["name"].astype(str),
+                                               strict=True))}
+
+
+# --------------------------------------------------------------------------- harm weights
+
+
+def parse_harm_weights(table: pd.DataFrame) -> dict[str, float]:
+    """offense_group -> weight from the editable harm table (columns offense_group, weight, basis).
+
+    Raises DashboardError naming the fix when a group is missing or unknown or a weight is not a
+    non-negative number.
+    """
+    hint = "Edit src/dashboard/data/harm_weights.csv: one row per offense group, a weight of 0 or more."
+    missing_cols = {"offense_group", "weight"} - set(table.columns)
+    if missing_cols:
+        raise DashboardError("Harm weights table is malformed", f"It lacks column(s) {sorted(missing_cols)}.",
+                             hint=hint)
+    weights = pd.to_numeric(table["weight"], errors="coerce")
+    problems = []
+    unknown = sorted(set(table["offense_group"]) - set(schema.OFFENSE_GROUPS))
+    missing = [g for g in schema.OFFENSE_GROUPS if g not in set(table["offense_group"])]
+    if unknown:
+        problems.append(f"unknown group(s) {', '.join(unknown)}")
+    if missing:
+        problems.append(f"no weight for {', '.join(missing)}")
+    if weights.isna().any() or (weights < 0).any():
+        problems.append("weights must be numbers of 0 or more")
+    if problems:
+        raise DashboardError("Harm weights table is malformed", "; ".join(problems) + ".", hint=hint)
+    return dict(zip(table["offense_group"], weights.astype(float), strict=True))
+
+
+# --------------------------------------------------------------------------- CompStat tables
+#
+# The store's two aggregates (window counts, weekly counts) are laid out once per data version as dense
+# arrays, areas x offense groups x (periods or weeks), so a filter change is a few array products rather
+# than pandas group-bys over 170k rows.
+
+CITYWIDE = "citywide"
+
+
+@dataclass(frozen=True)
+class Cube:
+    """Counts of one geography level as areas x offense groups (schema order) x slots (periods or weeks);
+    ``guns`` counts the gun offenses among them. Read-only arrays."""
+
+    areas: pd.Index
+    slots: pd.Index
+    counts: np.ndarray
+    guns: np.ndarray
+
+    def select(self, slots: Sequence, area_id: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, guns) on ``slots`` (zeros for slots it does not hold): areas x groups x slots, or
+        groups x slots of one area (zeros when the area has no incidents)."""
+        idx = self.slots.get_indexer(pd.Index(slots))
+        keep = idx >= 0
+        counts, guns = self.counts, self.guns
+        if area_id is not None:
+            i = self.areas.get_indexer([area_id])[0]
+            if i < 0:
+                zeros = np.zeros((counts.shape[1], len(idx)))
+                return zeros, zeros.copy()
+            counts, guns = counts[i], guns[i]
+        out_counts = np.zeros(counts.shape[:-1] + (len(idx),))
+        out_guns = np.zeros_like(out_counts)
+        out_counts[..., keep], out_guns[..., keep] = counts[..., idx[keep]], guns[..., idx[keep]]
+        return out_counts, out_guns
+
+
+def _cube(area_ids: pd.Series, groups: pd.Series, slot_codes: np.ndarray, slots: pd.Index,
+          counts: np.ndarray, guns: np.ndarray) -> Cube:
+    areas = pd.Index(sorted(pd.unique(area_ids.astype(str))))
+    a = areas.get_indexer(area_ids.astype(str))
+    g = pd.Index(list(schema.OFFENSE_GROUPS)).get_indexer(groups.astype(str))
+    ok = g >= 0
+    shape = (len(areas), len(schema.OFFENSE_GROUPS), len(slots))
+    out_counts, out_guns = np.zeros(shape), np.zeros(shape)
+    np.add.at(out_counts, (a[ok], g[ok], slot_codes[ok]), counts[ok])
+    np.add.at(out_guns, (a[ok], g[ok], slot_codes[ok]), guns[ok])
+    out_counts.flags.writeable = out_guns.flags.writeable = False
+    return Cube(areas, slots, out_counts, out_guns)
+
+
+def weekly_cubes(frame: pd.DataFrame) -> dict[str, Cube]:
+    """Store.weekly_area_counts as one Cube per level (areas x groups x weeks) plus CITYWIDE (one area)."""
+    weeks = pd.DatetimeIndex(sorted(pd.to_datetime(frame["week"]).unique()))
+    out = {}
+    for level in [*schema.LEVELS, CITYWIDE]:
+        part = frame[(frame["level"] == level) & (frame["area_id"].notna() | (level == CITYWIDE))]
+        ids = pd.Series(CITYWIDE, index=part.index) if level == CITYWIDE else part["area_id"]
+        out[level] = _cube(ids, part["offense_group"], weeks.get_indexer(pd.to_datetime(part["week"])), weeks,
+                           part["count"].to_numpy(float), part["gun"].to_numpy(float))
+    return out
+
+
+def window_cubes(frame: pd.DataFrame, periods: Sequence[str]) -> dict[str, Cube]:
+    """Store.trend_window_counts (a row per area x group x gun flag) as one Cube per level (areas x
+    groups x periods) plus CITYWIDE."""
+    slots = pd.Index(list(periods))
+    counts = frame[list(periods)].to_numpy(float)
+    guns = counts * frame["gun"].to_numpy(float)[:, None]
+    n = len(slots)
+    out = {}
+    for level in [*schema.LEVELS, CITYWIDE]:
+        keep = np.ones(len(frame), bool) if level == CITYWIDE else frame[level].notna().to_numpy()
+        ids = pd.Series(CITYWIDE, index=frame.index) if level == CITYWIDE else frame[level]
+        codes = np.tile(np.arange(n), int(keep.sum()))
+        out[level] = _cube(ids[keep].repeat(n), frame["offense_group"][keep].repeat(n), codes, slots,
+                           counts[keep].ravel(), guns[keep].ravel())
+    return out
+
+
+def _weights_for(groups: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
+    """Weight of each schema group: its weight (1 when counting) if it is in ``groups``, else 0."""
+    chosen = set(groups)
+    return np.array([(1.0 if weights is None else float(weights.get(g, 0.0))) if g in chosen else 0.0
+                     for g in schema.OFFENSE_GROUPS])
+
+
+def _geography(cubes: Mapping[str, Cube], level: str, area: str, slots: Sequence
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """groups x slots (counts, guns) of CITYWIDE or of one area of ``level``."""
+    if area == CITYWIDE:
+        return cubes[CITYWIDE].select(slots, CITYWIDE)
+    return cubes[level].select(slots, area)
+
+
+def _row_specs(groups: Sequence[str]) -> list[tuple[str, str, str, tuple[str, ...], bool]]:
+    """(key, label, kind, offense groups, gun offenses only) of each row of the geography table."""
+    specs = [("total", "All selected offenses", "total", tuple(groups), False)]
+    specs += [(g, schema.OFFENSE_GROUPS.get(g, g), "group", (g,), False) for g in groups]
+    specs += [("outcome_homicide", OUTCOMES["outcome_homicide"], "outcome", ("homicide",), False),
+              ("outcome_guns", OUTCOMES["outcome_guns"], "outcome", tuple(schema.OFFENSE_GROUPS), True)]
+    return specs
+
+
+def _slots(anchor: date) -> list[str]:
+    return [period_name(w, k) for w in trend_windows(anchor) for k in range(AVERAGE_YEARS + 1)]
+
+
+def trend_rows(windows: Mapping[str, Cube], weekly: Mapping[str, Cube], anchor: date, first: date, last: date,
+               level: str, area: str, groups: Sequence[str],
+               weights: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """The CompStat table of one geography (CITYWIDE or one area of ``level``): for each window, the
+    total of the selected groups, each group, and the reporting-insensitive outcomes (homicides; gun
+    offenses of any group), current window against last year's, ready for stats.assess_changes.
+
+    ``windows`` is window_cubes of Store.trend_window_counts(trend_periods(anchor, first, last));
+    ``weekly`` is weekly_cubes of Store.weekly_area_counts. ``weights`` (offense_group -> weight) turns
+    counts into harm; None counts incidents.
+
+    Columns: window, window_label, start, end, prior_start, prior_end, key, label, kind (total, group,
+    outcome), current, prior, difference, days, prior_days, var_current, var_prior, avg_earlier,
+    earlier_years, phi, history_weeks, comparable, family, alpha.
+    """
+    counts, guns = _geography(windows, level, area, _slots(anchor))  # uncovered years: 0, never used
+    weeks = history_weeks(anchor, first, last)
+    week_counts, week_guns = _geography(weekly, level, area, weeks)
+    rows = []
+    per_window = AVERAGE_YEARS + 1
+    for key, label, kind, row_groups, gun_only in _row_specs(groups):
+        w = _weights_for(row_groups, weights)
+        series, periods = (week_guns, guns) if gun_only else (week_counts, counts)
+        phi = float(stats.weekly_dispersion((w @ series)[None, :], ((w * w) @ series)[None, :])[0])
+        values, variances = w @ periods, (w * w) @ periods
+        for i, window in enumerate(trend_windows(anchor).values()):
+            part = slice(i * per_window, (i + 1) * per_window)
+            rows.append(_window_row(window, first, last, values[part], variances[part]) | {
+                "key": key, "label": label, "kind": kind, "phi": phi, "history_weeks": len(weeks),
+                "family": f"{window.key}:groups" if kind == "group" else f"{window.key}:{key}",
+                "alpha": stats.TABLE_ALPHA if kind == "group" else stats.HEADLINE_ALPHA,
+            })
+    return pd.DataFrame(rows)
+
+
+def _window_row(window: Window, first: date, last: date, values: np.ndarray, variances: np.ndarray) -> dict:
+    prior = window.prior
+    earlier = [k for k in range(1, AVERAGE_YEARS + 1) if window.earlier(k).within(first, last)]
+    avg = float(np.mean(values[earlier])) if len(earlier) >= MIN_AVERAGE_YEARS else float("nan")
+    return {"window": window.key, "window_label": window.label, "start": window.start, "end": window.end,
+            "prior_start": prior.start, "prior_end": prior.end, "current": float(values[0]),
+            "prior": float(values[1]), "difference": float(values[0] - values[1]), "days": window.days,
+            "prior_days": prior.days, "var_current": float(variances[0]), "var_prior": float(variances[1]),
+            "avg_earlier": avg, "earlier_years": len(earlier), "comparable": prior.within(first, last)}
+
+
+def area_trend_rows(windows: Mapping[str, Cube], weekly: Mapping[str, Cube], anchor: date, window_key: str,
+                    first: date, last: date, level: str, groups: Sequence[str], areas: pd.DataFrame,
+                    weights: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Every area of ``level`` (the rows of ``areas``: area_id, name) in one window, selected groups
+    (harm when ``weights``), for stats.assess_changes with Benjamini-Hochberg across the areas.
+
+    Columns: area_id, name, window, current, prior, difference, days, prior_days, var_current,
+    var_prior, avg_earlier, earlier_years, phi, history_weeks, comparable, family, alpha.
+    """
+    window = trend_window(window_key, anchor)
+    w = _weights_for(groups, weights)
+    ids = areas["area_id"].astype(str)
+
+    def per_area(cube: Cube, slots: Sequence) -> tuple[np.ndarray, np.ndarray]:
+        """areas (in ``ids`` order) x slots of the weighted sum and of its Poisson variance."""
+        counts, _ = cube.select(slots)
+        rows = cube.areas.get_indexer(ids)
+        found = rows >= 0
+        value, variance = np.zeros((len(ids), len(slots))), np.zeros((len(ids), len(slots)))
+        value[found] = np.einsum("ags,g->as", counts[rows[found]], w)
+        variance[found] = np.einsum("ags,g->as", counts[rows[found]], w * w)
+        return value, variance
+
+    slots = [period_name(window_key, k) for k in range(AVERAGE_YEARS + 1)]
+    values, variances = per_area(windows[level], slots)
+    phi = stats.weekly_dispersion(*per_area(weekly[level], history_weeks(anchor, first, last)))
+
+    earlier = [k for k in range(1, AVERAGE_YEARS + 1) if window.earlier(k).within(first, last)]
+    avg = (values[:, earlier].mean(axis=1) if len(earlier) >= MIN_AVERAGE_YEARS
+           else np.full(len(ids), np.nan))
+    return pd.DataFrame({
+        "area_id": ids.to_numpy(), "name": areas["name"].astype(str).to_numpy(), "window": window_key,
+        "current": values[:, 0], "prior": values[:, 1], "difference": values[:, 0] - values[:, 1],
+        "days": window.days, "prior_days": window.prior.days, "var_current": variances[:, 0],
+        "var_prior": variances[:, 1], "avg_earlier": avg, "earlier_years": len(earlier), "phi": phi,
+        "history_weeks": len(history_weeks(anchor, first, last)),
+        "comparable": window.prior.within(first, last),
+        "family": f"{window_key}:areas", "alpha": stats.TABLE_ALPHA,
+    })
+
+
+def changed_summary(assessed: pd.DataFrame, level_label: str, window_label: str) -> str:
+    """One sentence naming the areas whose change is unlikely to be chance (after adjustment)."""
+    tested = int(assessed["p"].notna().sum())
+    changed = assessed[assessed["changed"]].sort_values("pct_change")
+    what = f"{level_label.lower()}s"
+    if tested == 0:
+        return f"No {what} can be compared with a year earlier in this window."
+    if len(changed) == 0:
+        return (f"No {level_label.lower()} changed beyond normal variation ({window_label.lower()}; "
+                f"{tested} {what} tested, adjusted for testing them all at once).")
+    names = "; ".join(f"{r.name} ({'up' if r.pct_change > 0 else 'down'} {abs(r.pct_change):.0f}%)"
+                      if np.isfinite(r.pct_change) else f"{r.name} (none a year earlier)"
+                      for r in changed.itertuples())
+    return (f"{len(changed)} of {tested} {what} changed beyond normal variation "
+            f"({window_label.lower()}, adjusted for testing {tested} at once): {names}.")
+
+
+def weekly_trend(weekly: Mapping[str, Cube], anchor: date, first: date, last: date, level: str, area: str,
+                 groups: Sequence[str], weights: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """The trend chart's numbers: 52 full weeks to the anchor, a 4-week rolling mean, last year's same
+    weeks (52 weeks back, weekdays aligned) and an expected range from the same weeks of earlier years.
+
+    expected = mean of the same week in the earlier years the data holds (up to AVERAGE_YEARS);
+    range = expected +/- 1.96 sqrt(phi x V x (1 + 1/years)), V the Poisson variance of the expected week
+    (its count; sum of weight^2 x count for harm): a 95% prediction range for a new week when nothing
+    changed, counting the noise in the earlier years' weeks too. With one earlier year (the sample) it is
+    last year's count +/- 1.96 sqrt(2 phi V). phi is the geography's dispersion over history_weeks, as in
+    trend_rows' total row.
+
+    Columns: week, count, rolling_mean, last_year, expected, low, high, years, phi.
+    """
+    weeks = chart_weeks(anchor, first, last)
+    w = _weights_for(groups, weights)
+
+    def series(mondays: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        counts, _ = _geography(weekly, level, area, mondays)
+        return w @ counts, (w * w) @ counts
+
+    past_values, past_units = series(history_weeks(anchor, first, last))
+    phi = float(stats.weekly_dispersion(past_values[None, :], past_units[None, :])[0])
+    out = pd.DataFrame({"week": weeks})
+    out["count"] = series(weeks)[0]
+    out["rolling_mean"] = out["count"].rolling(4, min_periods=1).mean()
+    sums, units, years = np.zeros(len(weeks)), np.zeros(len(weeks)), np.zeros(len(weeks))
+    last_year = np.full(len(weeks), np.nan)
+    for k in range(1, AVERAGE_YEARS + 1):
+        back = weeks - pd.Timedelta(days=364 * k)
+        ok = (back >= pd.Timestamp(first)) & (back + pd.Timedelta(days=6) <= pd.Timestamp(last))
+        vals, var = series(back)
+        if k == 1:
+            last_year = np.where(ok, vals, np.nan)
+        sums += np.where(ok, vals, 0.0)
+        units += np.where(ok, var, 0.0)
+        years += ok
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = np.where(years > 0, sums / years, np.nan)
+        spread = 1.96 * np.sqrt(phi * (units / years) * (1 + 1 / years))
+    out["last_year"] = last_year
+    out["expected"] = expected
+    out["low"] = np.maximum(expected - spread, 0.0)
+    out["high"] = expected + spread
+    out["years"] = years.astype(int)
+    out["phi"] = phi
+    return out
+
+
+def hour_dow_grid(counts: pd.DataFrame) -> pd.DataFrame:
+    """Every weekday (1 = Monday) x hour (0-23) with its count (0 where none): dow, hour, count."""
+    grid = np.zeros((7, 24), dtype=np.int64)
+    if len(counts):
+        np.add.at(grid, (counts["dow"].to_numpy(int) - 1, counts["hour"].to_numpy(int)),
+                  counts["count"].to_numpy(np.int64))
+    return pd.DataFrame({"dow": np.repeat(np.arange(1, 8), 24), "hour": np.tile(np.arange(24), 7),
+                         "count": grid.ravel()})
+
+
+def select_rows(rows: pd.DataFrame, kinds: Sequence[str], window: str | None = None) -> pd.DataFrame:
+    """The rows of trend_rows of these kinds (total, group, outcome), in one window or all."""
+    keep = np.isin(rows["kind"].to_numpy(dtype=object), list(kinds))
+    if window is not None:
+        keep &= rows["window"].to_numpy(dtype=object) == window
+    return rows[keep]
+
+
+def sort_changes(assessed: pd.DataFrame) -> pd.DataFrame:
+    """Areas as the change table lists them: changed first, then by adjusted p, then largest count."""
+    return assessed.sort_values(["changed", "q", "current"], ascending=[False, True, False],
+                                na_position="last")
+
+
+def trend_export(assessed: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind a CompStat table for CSV: every input and output of its verdicts."""
+    keep = ["window", "start", "end", "prior_start", "prior_end", "key", "label", "area_id", "name",
+            "current", "prior", "difference", "pct_change", "avg_earlier", "earlier_years", "days",
+            "prior_days", "ratio", "low", "high", "poisson_test", "p_poisson", "phi", "df", "z", "p_dispersed",
+            "p", "q", "alpha", "changed", "verdict"]
+    return assessed[[c for c in keep if c in assessed.columns]]
+
+
+def describe_groups(groups: Sequence[str]) -> str:
+    """'all offense groups' or the groups' labels, as Filters.describe words them."""
+    if set(groups) >= set(schema.OFFENSE_GROUPS):
+        return "all offense groups"
+    return ", ".join(schema.OFFENSE_GROUPS.get(g, g) for g in groups)
+
+
+def chart_span(anchor: date, first: date, last: date) -> tuple[date, date]:
+    """First Monday and last Sunday of the trend chart's weeks (chart_weeks)."""
+    weeks = chart_weeks(anchor, first, last)
+    if len(weeks) == 0:
+        return anchor, anchor
+    return weeks[0].date(), (weeks[-1] + pd.Timedelta(days=6)).date()
+
+
+def trend_events(outreach: pd.DataFrame, trend: pd.DataFrame) -> pd.DataFrame:
+    """Scheduled outreach events on the trend chart's weeks: week, events (0 where none).
+    ``outreach`` has week, events (Store.count_outreach by week)."""
+    events = outreach.assign(week=pd.to_datetime(outreach["week"])).set_index("week")["events"]
+    events = events.groupby(level=0).sum().reindex(trend["week"], fill_value=0)
+    return pd.DataFrame({"week": trend["week"].to_numpy(), "events": events.fillna(0).astype(int).to_numpy()})
+
+
+def weekly_trend_table(trend: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind the trend chart: week, count, rolling_mean, last_year, expected, low, high,
+    years, phi, outreach_events."""
+    out = trend.merge(events.rename(columns={"events": "outreach_events"}), on="week", how="left")
+    out["week"] = pd.to_datetime(out["week"]).dt.date
+    return out
+
+
+def band_note(trend: pd.DataFrame) -> str:
+    """How the chart's expected range was made, in one or two sentences."""
+    years = int(trend["years"].max()) if len(trend) else 0
+    phi = float(trend["phi"].iloc[0]) if len(trend) else 1.0
+    if years == 0:
+        return "No earlier year in the data covers these weeks, so there is no expected range."
+    basis = ("last year's count for the same week (52 weeks earlier, weekdays aligned)" if years == 1
+             else f"the average of the same week in up to {years} earlier years")
+    return (f"Expected range: {basis}, ± a 95% range for weekly counts that vary {phi:.1f}× as much as "
+            f"pure chance would (phi, from the 52 weeks before the 28-day window). Weeks outside it are "
+            f"unusual; one such week alone is not a trend. The 4-week average smooths week-to-week noise.")
+
+
+# ------------------------------------------------------------------------------ outreach (issue 5)
+
+DOSE_COLUMNS = ("events", "attendees", "officer_hours", "contacts", "referrals", "reach")
+HARM_MEASURES: dict[str, tuple[str, ...] | None] = {
+    "Incidents (offense groups in the sidebar)": None,
+    "Violent crime and homicide": ("homicide", "violent"),
+}
+
+
+def recorded_measures(dose: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(recorded, missing): which dose measures of an outreach_counts frame hold any value at all.
+
+    Events are always recorded; the others are missing when every row is empty (the CAPS calendar is a
+    schedule: no attendees, hours or contacts)."""
+    recorded, missing = [], []
+    for m in DOSE_COLUMNS:
+        has = m in dose and bool(pd.to_numeric(dose[m], errors="coerce").notna().any())
+        (recorded if has else missing).append(m)
+    return tuple(recorded), tuple(missing)
+
+
+def dose_table(areas: pd.DataFrame, dose: pd.DataFrame, population: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Outreach dose per area of ``level``: area_id, name, events, attendees, officer_hours, contacts,
+    referrals, population, events_per_1000, contacts_per_1000.
+
+    ``dose`` is outreach_counts([level]); areas without outreach get 0 events and empty (NaN) measures,
+    never 0, since "not recorded" is not "none". Rates are NaN where population is missing."""
+    base = pd.DataFrame({"area_id": areas["area_id"].astype(str), "name": areas["name"].astype(str)})
+    cols = [c for c in DOSE_COLUMNS if c != "reach"]
+    d = dose.rename(columns={level: "area_id"}).astype({"area_id": str})
+    d = d[["area_id", *[c for c in cols if c in d.columns]]]
+    out = base.merge(d, on="area_id", how="left")
+    out["events"] = out["events"].fillna(0).astype(int)
+    for c in cols:
+        if c not in out:
+            out[c] = np.nan
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
+    pop = population[["area_id", "population"]].astype({"area_id": str})
+    out = out.merge(pop, on="area_id", how="left")
+    valid = out["population"].fillna(0) > 0
+    out["events_per_1000"] = np.where(valid, out["events"] / out["population"].where(valid) * 1000, np.nan)
+    out["contacts_per_1000"] = np.where(valid, out["contacts"] / out["population"].where(valid) * 1000, np.nan)
+    return out.sort_values(["events", "name"], ascending=[False, True]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    """Spearman's rank correlation with a 95% interval (Fisher z with Bonett & Wright's variance) and
+    the p-value of scipy.stats.spearmanr."""
+
+    rho: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+
+    def sentence(self, x: str, y: str) -> str:
+        if self.n < 5 or not np.isfinite(self.rho):
+            return "Too few areas to say whether the two go together."
+        strength = ("no clear" if abs(self.rho) < 0.1 else "a weak" if abs(self.rho) < 0.3
+                    else "a moderate" if abs(self.rho) < 0.5 else "a strong")
+        sign = "" if strength == "no clear" else (" positive" if self.rho > 0 else " negative")
+        p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
+        return (f"Across {self.n} areas, {strength}{sign} link between {x} and {y}: rank correlation "
+                f"{self.rho:+.2f} (95% interval {self.low:+.2f} to {self.high:+.2f}; {p}).")
+
+
+def rank_correlation(x: Sequence[float], y: Sequence[float], alpha: float = 0.05) -> RankCorrelation:
+    """Spearman's rho of x and y with its interval; NaN when fewer than 4 pairs or a constant column."""
+    from scipy import stats as sps
+
+    a, b = np.asarray(x, float), np.asarray(y, float)
+    n = len(a)
+    if n < 4 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return RankCorrelation(float("nan"), float("nan"), float("nan"), float("nan"), n)
+    res = sps.spearmanr(a, b)
+    rho = float(res.statistic)
+    se = np.sqrt((1 + rho ** 2 / 2) / (n - 3))
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    crit = sps.norm.ppf(1 - alpha / 2)
+    return RankCorrelation(rho, float(np.tanh(z - crit * se)), float(np.tanh(z + crit * se)),
+                           float(res.pvalue), n)
+
+
+def coverage_gap(areas: pd.DataFrame, harm: pd.DataFrame, dose: pd.DataFrame, level: str,
+                 share: float = 0.25) -> tuple[pd.DataFrame, RankCorrelation]:
+    """Is outreach going where the harm is? One row per area: area_id, name, harm, events,
+    harm_rank (1 = most harm), events_rank (1 = most events), gap (True for areas in the top ``share`` by
+    harm and the bottom ``share`` by events), sorted by harm; and the rank correlation of harm and events.
+
+    ``harm`` is incident_counts([level]) (count); ``dose`` is outreach_counts([level]) (events)."""
+    base = pd.DataFrame({"area_id": areas["area_id"].astype(str), "name": areas["name"].astype(str)})
+    h = harm.rename(columns={level: "area_id", "count": "harm"}).astype({"area_id": str})[["area_id", "harm"]]
+    e = dose.rename(columns={level: "area_id"}).astype({"area_id": str})[["area_id", "events"]]
+    out = base.merge(h, on="area_id", how="left").merge(e, on="area_id", how="left")
+    out[["harm", "events"]] = out[["harm", "events"]].fillna(0).astype(int)
+    out["harm_rank"] = out["harm"].rank(ascending=False, method="min").astype(int)
+    out["events_rank"] = out["events"].rank(ascending=False, method="min").astype(int)
+    harm_pct = out["harm"].rank(pct=True, method="average")
+    events_pct = out["events"].rank(pct=True, method="average")
+    out["gap"] = (harm_pct > 1 - share) & (events_pct <= share)
+    corr = rank_correlation(out["harm"], out["events"])
+    return out.sort_values(["harm", "name"], ascending=[False, True]).reset_index(drop=True), corr
+
+
+def gini(values: Sequence[float]) -> float:
+    """Gini coefficient of non-negative values (0 = spread evenly, towards 1 = held by one); NaN if all 0."""
+    v = np.sort(np.asarray(values, float))
+    n, total = len(v), v.sum()
+    if n == 0 or total <= 0:
+        return float("nan")
+    return float((2 * np.arange(1, n + 1) - n - 1) @ v / (n * total))
+
+
+def concentration(by_unit: pd.DataFrame, units: Collection[str] | None = None,
+                  labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """How concentrated each event type is among the units that run outreach.
+
+    ``by_unit``: event_type, unit, events. ``units``: every unit that could run it (default: all units in
+    the frame); units with none count as 0 for the Gini. Returns event_type, label (from ``labels``),
+    units_running, units_total, events, top3_share (share of events held by the 3 busiest units), hhi (Herfindahl: sum of squared
+    shares; 1/units_running when spread evenly), gini."""
+    frame = by_unit.dropna(subset=["unit"]).astype({"unit": str})
+    every = sorted(set(units) if units is not None else set(frame["unit"]))
+    rows = []
+    for event_type, part in frame.groupby("event_type", sort=True):
+        counts = part.groupby("unit")["events"].sum().reindex(every, fill_value=0).astype(float)
+        total = counts.sum()
+        shares = counts / total if total else counts
+        rows.append({"event_type": event_type, "label": (labels or {}).get(event_type, event_type),
+                     "units_running": int((counts > 0).sum()), "units_total": len(every),
+                     "events": int(total), "top3_share": float(shares.nlargest(3).sum()) if total else np.nan,
+                     "hhi": float((shares ** 2).sum()) if total else np.nan, "gini": gini(counts)})
+    return pd.DataFrame(rows, columns=["event_type", "label", "units_running", "units_total", "events",
+                                       "top3_share", "hhi", "gini"])
+
+
+def adoption_breadth(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """How many districts, beats and units run each event type, month by month.
+
+    ``frames``: {"districts": outreach_counts(["event_type", "month", "district"]), "beats": ... "beat",
+    "units": ... "unit"}. Returns event_type, month, measure (the frames' keys), active (distinct places or
+    units with at least one event that month)."""
+    out = []
+    for measure, frame in frames.items():
+        key = [c for c in frame.columns if c not in ("event_type", "month", *DOSE_COLUMNS, "rows")][0]
+        f = frame[(frame["events"] > 0) & frame[key].notna()]
+        g = f.groupby(["event_type", "month"])[key].nunique().rename("active").reset_index()
+        out.append(g.assign(measure=measure))
+    if not out:
+        return pd.DataFrame(columns=["event_type", "month", "measure", "active"])
+    res = pd.concat(out, ignore_index=True)
+    res["month"] = pd.to_datetime(res["month"])
+    return res[["event_type", "month", "measure", "active"]].sort_values(["measure", "event_type", "month"])
+
+
+def program_footprint(register: pd.DataFrame, by_type: pd.DataFrame, by_type_month: pd.DataFrame,
+                      places: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per event type of the register (and any type in the data that the register lacks): program,
+    event_type, label, format, place_level, events, first_month, last_month, one column per ``places`` key
+    (distinct places/units with events), recorded (dose measures holding values), status ("loaded",
+    "no data loaded" or "not in the register").
+
+    ``by_type``: outreach_counts(["event_type"]); ``by_type_month``: (["event_type", "month"]);
+    ``places``: {"districts": (["event_type", "district"]), "beats": ..., "units": ...}."""
+    reg = register[["program", "event_type", "label", "format", "place_level"]].copy()
+    extra = sorted(set(by_type["event_type"].astype(str)) - set(reg["event_type"]))
+    if extra:
+        reg = pd.concat([reg, pd.DataFrame({"program": "(not in the register)", "event_type": extra,
+                                            "label": extra, "format": "", "place_level": ""})], ignore_index=True)
+    t = by_type.astype({"event_type": str}).set_index("event_type")
+    out = reg.copy()
+    out["events"] = out["event_type"].map(t["events"]).fillna(0).astype(int) if len(t) else 0
+    months = by_type_month.assign(month=pd.to_datetime(by_type_month["month"])).groupby("event_type")["month"]
+    out["first_month"] = out["event_type"].map(months.min()) if len(by_type_month) else pd.NaT
+    out["last_month"] = out["event_type"].map(months.max()) if len(by_type_month) else pd.NaT
+    for name, frame in places.items():
+        key = [c for c in frame.columns if c not in ("event_type", *DOSE_COLUMNS, "rows")][0]
+        active = frame[(frame["events"] > 0) & frame[key].notna()].groupby("event_type")[key].nunique()
+        out[name] = out["event_type"].map(active).fillna(0).astype(int)
+
+    def recorded(event_type: str) -> str:
+        if event_type not in t.index:
+            return ""
+        row = t.loc[[event_type]]
+        return ", ".join(recorded_measures(row)[0])
+
+    out["recorded"] = out["event_type"].map(recorded)
+    out["status"] = np.select([out["program"] == "(not in the register)", out["events"] > 0],
+                              ["not in the register", "loaded"], "no data loaded")
+    return out
+
+
+def area_weekly(incidents: pd.DataFrame, outreach: pd.DataFrame, start: date, end: date
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One area's complete weeks: (week, count, partial) of incidents and (week, events) of outreach,
+    for charts.weekly_counts."""
+    now = complete_weeks(incidents, start, end)
+    events = complete_weeks(outreach if len(outreach) else pd.DataFrame({"week": [], "events": []}),
+                            start, end, value="events")[["week", "events"]]
+    return now, events
+
+
+def impact_start_default(first: date, last: date) -> date:
+    """A default start for the impact page: the first Monday of the last calendar year in the data
+    that leaves a year before it (else the middle Monday of the data)."""
+    for year in range(last.year, first.year, -1):
+        jan = pd.Timestamp(year, 1, 1)
+        monday = jan + pd.Timedelta(days=(7 - jan.weekday()) % 7)
+        if (monday - pd.Timedelta(days=364)).date() >= first and monday.date() <= last:
+            return monday.date()
+    mid = pd.Timestamp(first) + (pd.Timestamp(last) - pd.Timestamp(first)) / 2
+    return (mid - pd.Timedelta(days=mid.weekday())).normalize().date()
+
+
+def area_names(areas: pd.DataFrame) -> dict[str, str]:
+    """area_id -> name of every area, sorted by name (for pickers)."""
+    pairs = sorted(zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True), key=lambda p: p[1])
+    return dict(pairs)
+
+
+def recorded_for(by_type: pd.DataFrame, event_type: str) -> tuple[str, ...]:
+    """The dose measures recorded for one event type (``by_type``: outreach_counts(["event_type"]))."""
+    return recorded_measures(by_type[by_type["event_type"].astype(str) == event_type])[0]
+
+
+def program_row(register: pd.DataFrame, event_type: str) -> dict[str, str]:
+    """program, label, description, format, place_level of one event type (keys only, when unregistered)."""
+    rows = register[register["event_type"] == event_type]
+    if not len(rows):
+        return {"program": event_type, "label": event_type, "description": "Not in the program register."}
+    row = rows.iloc[0]
+    return {k: str(row.get(k, "")) for k in ("program", "label", "description", "format", "place_level")}
+
+
+def footprint_items(footprint: pd.DataFrame, event_type: str) -> dict[str, str]:
+    """One program_footprint row as readable label -> text pairs (for the brief)."""
+    rows = footprint[footprint["event_type"] == event_type]
+    if not len(rows):
+        return {"Data": "no data loaded"}
+    r = rows.iloc[0]
+
+    def month(v) -> str:
+        return "" if pd.isna(v) else f"{pd.Timestamp(v):%b %Y}"
+
+    items = {"Event type": r["label"], "Format": r["format"], "Placed at": r["place_level"],
+             "Events": f"{int(r['events']):,}", "From": month(r["first_month"]), "To": month(r["last_month"])}
+    for key in ("districts", "beats", "units"):
+        if key in r:
+            items[key.capitalize() + " running it"] = f"{int(r[key]):,}"
+    items["Dose recorded"] = r["recorded"] or "events only"
+    return items
+
+
+def areas_reached(table: pd.DataFrame) -> int:
+    """Areas of a dose_table with at least one event."""
+    return int((table["events"] > 0).sum())
+
+
+def gap_areas(gap: pd.DataFrame) -> pd.DataFrame:
+    """The coverage_gap rows flagged as much harm, little outreach (most harm first)."""
+    return gap[gap["gap"]].reset_index(drop=True)
+
+
+def top_area(table: pd.DataFrame) -> str:
+    """area_id of the first row of a dose_table (the area with most events)."""
+    return str(table["area_id"].iloc[0])
+
+
+def units(frame: pd.DataFrame) -> list[str]:
+    """Every unit named in outreach_counts(["unit"])."""
+    return sorted(frame["unit"].dropna().astype(str).unique())
+
+
+OUTCOMES_NOTE = (
+    "Homicides and gun and weapons offenses sit beside the total because they get recorded whether or not "
+    "residents trust police enough to call: a rise in the total with these flat may be more reporting, not "
+    "more crime. Gun and weapons offenses = the weapons group plus any offense whose detail names a handgun, "
+    "firearm or gun (not the gun-offender registry); weapons possession is mostly found by police, so it "
+    "also follows enforcement."
+)
+
+
+def window_caption(place: str, window: Window, groups: Sequence[str], unit: str) -> str:
+    """'Citywide · 28 days 04 Dec 2017 – 31 Dec 2017 against 05 Dec 2016 – 01 Jan 2017 · all offense
+    groups · incidents', plus a reminder that the sidebar's date range does not apply."""
+    prior = window.prior
+    return (f"{place} · {window.label} {window.start:%d %b %Y} – {window.end:%d %b %Y} against "
+            f"{prior.start:%d %b %Y} – {prior.end:%d %b %Y} · {describe_groups(groups)} · {unit}. The "
+            "sidebar's date range does not apply here: the windows end on the anchor date.")

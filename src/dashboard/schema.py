@@ -7,6 +7,7 @@ talk to the store or import Streamlit. Column meanings are documented in data/sa
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -209,4 +210,34 @@ def offense_group_table() -> pd.DataFrame:
         table = pd.read_csv(fh, dtype=str, comment="#")
     unknown = set(table["offense_group"]) - set(OFFENSE_GROUPS)
     assert not unknown, f"offense_groups.csv names unknown groups {unknown}"
+    return table
+
+
+DOSE_MEASURES = ("events", "attendees", "officer_hours", "contacts", "referrals", "reach")
+
+
+@cache
+def program_register() -> pd.DataFrame:
+    """The editable program register shipped with the package (data/programs.csv): one row per event type.
+
+    Columns: program, event_type, label, format, channel, place_level (first of the '|' list), place_levels
+    (tuple), dose_measures (tuple), description. Checked against the vocabularies above.
+    """
+    text = resources.files("dashboard").joinpath("data/programs.csv").read_text(encoding="utf-8")
+    # Only the leading block is comment: a program may itself start with '#' (#9PMRoutine).
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("program,"))
+    table = pd.read_csv(io.StringIO("\n".join(lines[header:])), dtype=str, keep_default_na=False)
+    table["place_levels"] = table["place_level"].map(lambda s: tuple(s.split("|")))
+    table["place_level"] = table["place_levels"].map(lambda t: t[0])
+    table["dose_measures"] = table["dose_measures"].map(lambda s: tuple(s.split("|")))
+    problems = {
+        "format": set(table["format"]) - set(OUTREACH_FORMATS),
+        "channel": set(table["channel"]) - set(OUTREACH_CHANNELS),
+        "place_level": {p for t in table["place_levels"] for p in t} - set(PLACE_LEVELS),
+        "dose_measures": {m for t in table["dose_measures"] for m in t} - set(DOSE_MEASURES),
+        "duplicate event_type": set(table.loc[table["event_type"].duplicated(), "event_type"]),
+    }
+    bad = {k: v for k, v in problems.items() if v}
+    assert not bad, f"programs.csv has unknown values {bad}"
     return table

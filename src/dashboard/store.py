@@ -423,14 +423,18 @@ class Store:
         end: date,
         offense_groups: Sequence[str] | None = None,
         area: tuple[str, str] | None = None,
+        *,
+        exclude_offenses: Sequence[str] | None = None,
     ) -> pd.DataFrame:
         """Incident counts from ``start`` to ``end`` inclusive, grouped by ``by``.
 
         ``by`` items: "week" (Monday of the ISO week), "day", "offense_group", "hour", "dow"
         (1 = Monday), or a level key ("beat", "district", "community_area": its area id).
-        ``area`` = (level, area_id) restricts to one area. Returns the ``by`` columns and ``count``.
+        ``area`` = (level, area_id) restricts to one area. ``exclude_offenses`` leaves those offense
+        types out (the public view's sensitive offenses). Returns the ``by`` columns and ``count``.
         """
-        return self._count("incidents", by, start, end, offense_groups=offense_groups, area=area)
+        return self._count("incidents", by, start, end, offense_groups=offense_groups, area=area,
+                           exclude_offenses=exclude_offenses)
 
     def count_outreach(
         self, by: Sequence[str], start: date, end: date, area: tuple[str, str] | None = None,
@@ -443,7 +447,8 @@ class Store:
             return _empty_counts(by, "outreach")
         return self._count("outreach", by, start, end, area=area, event_types=event_types)
 
-    def _count(self, dataset, by, start, end, offense_groups=None, area=None, event_types=None) -> pd.DataFrame:
+    def _count(self, dataset, by, start, end, offense_groups=None, area=None, event_types=None,
+               exclude_offenses=None) -> pd.DataFrame:
         if not self.has(dataset):
             raise DataMissingError(message=f"No {dataset} have been loaded yet.",
                                    hint=f"Load them with: python -m dashboard ingest FILE --kind {dataset}")
@@ -474,6 +479,9 @@ class Store:
                 return _empty_counts(by, dataset)
             where.append(f"offense_group IN ({', '.join('?' * len(offense_groups))})")
             params.extend(offense_groups)
+        if exclude_offenses:
+            where.append(f"offense NOT IN ({', '.join('?' * len(exclude_offenses))})")
+            params.extend(exclude_offenses)
         if event_types is not None:
             if not event_types:
                 return _empty_counts(by, dataset)
@@ -497,6 +505,115 @@ class Store:
         sql = (f"SELECT {', '.join(select + measures)} FROM {{t}} "  # noqa: S608 - names are whitelisted
                f"WHERE {' AND '.join(where)}{group}{order}")
         return self.query(sql, params, t=dataset)
+
+    def outreach_events(self, start: date, end: date, area: tuple[str, str] | None = None,
+                        limit: int = 500) -> pd.DataFrame:
+        """Outreach events from ``start`` to ``end`` inclusive (in one area when ``area`` = (level,
+        area_id)), one row per event, newest first, at most ``limit``: event_id, starts_at, title,
+        event_type, program, venue, place_level, beats (the beat ids it is placed on, comma-separated)."""
+        columns = ["event_id", "starts_at", "title", "event_type", "program", "venue", "place_level", "beats"]
+        if not self.has("outreach"):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+        where = ["starts_at >= ?", "starts_at < ?"]
+        params: list[Any] = [pd.Timestamp(start).to_pydatetime(),
+                             (pd.Timestamp(end) + pd.Timedelta(days=1)).to_pydatetime()]
+        if area is not None:
+            level, area_id = area
+            where.append(f"{schema.LEVELS[level].column} = ?")
+            params.append(area_id)
+        sql = f"""
+            SELECT event_id, MIN(starts_at) AS starts_at, MIN(title) AS title, MIN(event_type) AS event_type,
+                   MIN(program) AS program, MIN(venue) AS venue, MIN(place_level) AS place_level,
+                   STRING_AGG(DISTINCT beat_id, ',') AS beats
+            FROM {{o}} WHERE {' AND '.join(where)}
+            GROUP BY event_id ORDER BY MIN(starts_at) DESC, event_id LIMIT {int(limit)}
+        """  # noqa: S608 - the level column is whitelisted by schema.LEVELS
+        return self.query(sql, params, o="outreach")[columns]
+
+    def incident_points(self, start: date, end: date, offense_groups: Sequence[str] | None = None, *,
+                        exclude_offenses: Sequence[str] | None = None) -> pd.DataFrame:
+        """Geocoded incidents from ``start`` to ``end`` inclusive, aggregated to distinct coordinates:
+        latitude, longitude, count. Incidents without coordinates are left out. For binning on the
+        server (hotspots.hex_counts); never hand these to a browser."""
+        where = ["occurred_at >= ?", "occurred_at < ?", "latitude IS NOT NULL", "longitude IS NOT NULL"]
+        params: list[Any] = [pd.Timestamp(start).to_pydatetime(),
+                             (pd.Timestamp(end) + pd.Timedelta(days=1)).to_pydatetime()]
+        if offense_groups is not None:
+            if not offense_groups:
+                return pd.DataFrame({"latitude": pd.Series(dtype=float), "longitude": pd.Series(dtype=float),
+                                     "count": pd.Series(dtype="int64")})
+            where.append(f"offense_group IN ({', '.join('?' * len(offense_groups))})")
+            params.extend(offense_groups)
+        if exclude_offenses:
+            where.append(f"offense NOT IN ({', '.join('?' * len(exclude_offenses))})")
+            params.extend(exclude_offenses)
+        sql = (f"SELECT latitude, longitude, COUNT(*) AS count FROM {{i}} WHERE {' AND '.join(where)} "  # noqa: S608
+               "GROUP BY latitude, longitude ORDER BY latitude, longitude")
+        return self.query(sql, params, i="incidents")
+
+    # ------------------------------------------------------------- CompStat aggregates (trends page)
+    def trend_window_counts(self, periods: Sequence[tuple[str, date, date]]) -> pd.DataFrame:
+        """Incidents per area (all three levels at once) x offense group x gun flag in each named period,
+        in ONE scan: a CASE WHEN sum per period boundary.
+
+        ``periods``: (name, start, end inclusive); name must be an SQL identifier (metrics.trend_periods).
+        Returns community_area, district, beat (area ids; None where the record has none), offense_group,
+        gun (1: a gun offense, see GUN_OFFENSE_SQL; else 0), then one count column per period ``name``.
+        """
+        if not periods:
+            raise StoreError("No periods", "trend_window_counts needs at least one period.")
+        bad = [p[0] for p in periods if not str(p[0]).isidentifier() or not str(p[0]).isascii()]
+        if bad:
+            raise StoreError("Bad period name", f"{bad} are not plain identifiers.")
+        if not self.has("incidents"):
+            raise DataMissingError(message="No incidents have been loaded yet.",
+                                   hint="Load them with: python -m dashboard ingest FILE --kind incidents")
+        columns, params = [], []
+        for name, start, end in periods:
+            columns.append(f"CAST(SUM(CASE WHEN occurred_at >= ? AND occurred_at < ? THEN 1 ELSE 0 END) AS BIGINT) "
+                           f"AS {name}")
+            params += [pd.Timestamp(start).to_pydatetime(), (pd.Timestamp(end) + pd.Timedelta(days=1)).to_pydatetime()]
+        lo = min(pd.Timestamp(p[1]) for p in periods).to_pydatetime()
+        hi = (max(pd.Timestamp(p[2]) for p in periods) + pd.Timedelta(days=1)).to_pydatetime()
+        levels = [f"{lvl.column} AS {key}" for key, lvl in schema.LEVELS.items()]
+        # The gun test (string matching) runs once per row in the inner query; as a grouping key rather
+        # than a second sum per period it keeps the aggregate about a third cheaper.
+        sql = (f"SELECT {', '.join(levels)}, offense_group, gun, {', '.join(columns)} "  # noqa: S608
+               f"FROM (SELECT {', '.join(lvl.column for lvl in schema.LEVELS.values())}, offense_group, "
+               f"occurred_at, CASE WHEN {GUN_OFFENSE_SQL} THEN 1 ELSE 0 END AS gun FROM {{t}} "
+               f"WHERE occurred_at >= ? AND occurred_at < ?) AS i "
+               f"GROUP BY {', '.join(str(i + 1) for i in range(len(levels) + 2))}")
+        return self.query(sql, [*params, lo, hi], t="incidents")
+
+    def weekly_area_counts(self, since: date | None = None) -> pd.DataFrame:
+        """Weekly incidents of every area of every level, and citywide, per offense group, in ONE scan
+        (GROUPING SETS): level ("citywide" or a level key), area_id (None citywide), offense_group,
+        week (Monday), count, gun (of them, gun offenses). From ``since`` (None: all) to the end."""
+        if not self.has("incidents"):
+            raise DataMissingError(message="No incidents have been loaded yet.",
+                                   hint="Load them with: python -m dashboard ingest FILE --kind incidents")
+        cols = {key: lvl.column for key, lvl in schema.LEVELS.items()}
+        level_case = " ".join(f"WHEN GROUPING({col}) = 0 THEN '{key}'" for key, col in cols.items())
+        sets = ", ".join(f"({col}, offense_group, week)" for col in cols.values())
+        sql = (
+            f"SELECT CASE {level_case} ELSE 'citywide' END AS level, "  # noqa: S608 - whitelisted names
+            f"COALESCE({', '.join(cols.values())}) AS area_id, offense_group, week, COUNT(*) AS count, "
+            f"CAST(SUM(CASE WHEN {GUN_OFFENSE_SQL} THEN 1 ELSE 0 END) AS BIGINT) AS gun "
+            f"FROM (SELECT *, CAST(date_trunc('week', occurred_at) AS DATE) AS week FROM {{t}} "
+            f"WHERE occurred_at >= ?) AS i "
+            f"GROUP BY GROUPING SETS ({sets}, (offense_group, week))"
+        )
+        start = pd.Timestamp(since or date(1900, 1, 1)).to_pydatetime()
+        return self.query(sql, [start], t="incidents")
+
+    def survey_scores(self, level: str) -> pd.DataFrame:
+        """Survey rows of ``level``: area_id, period_start, period_end, trust_score, safety_score,
+        respondents, is_demo (empty frame with these columns when no surveys are loaded)."""
+        cols = ["area_id", "period_start", "period_end", "trust_score", "safety_score", "respondents", "is_demo"]
+        if not self.has("surveys"):
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        return self.query(f"SELECT {', '.join(cols)} FROM {{s}} WHERE level = ? ORDER BY area_id, period_start",  # noqa: S608
+                          [level], s="surveys")
 
 
 def _empty_counts(by: Sequence[str], dataset: str) -> pd.DataFrame:
@@ -524,3 +641,13 @@ def _content_hash(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[
     cols = ", ".join(f"CAST({c} AS VARCHAR)" for c in columns if c != "geometry_wkb")
     row = con.execute(f"SELECT COUNT(*), SUM(hash(concat_ws('|', {cols}))) FROM {table}").fetchone()  # noqa: S608
     return hashlib.sha256(f"{row[0]}:{row[1]}".encode()).hexdigest()[:16]
+
+
+# Gun offenses, one of the trends page's reporting-insensitive outcomes: the weapons group (unlawful
+# possession, use or sale of firearms, reckless discharge, concealed-carry violations) plus any offense
+# whose detail names a handgun, firearm or gun (armed robbery, aggravated assault and battery with a gun).
+# Chicago's "GUN OFFENDER: ..." records are registry duties, not gun use, and are left out (checked
+# against the sample's offense_detail values; see README "Crime trends").
+_DETAIL = "UPPER(COALESCE(offense_detail, ''))"
+GUN_OFFENSE_SQL = (f"(offense_group = 'weapons' OR {_DETAIL} LIKE '%HANDGUN%' OR {_DETAIL} LIKE '%FIREARM%' "
+                   f"OR ({_DETAIL} LIKE '%GUN%' AND {_DETAIL} NOT LIKE 'GUN OFFENDER%'))")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import logging
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -19,7 +19,7 @@ import streamlit as st
 
 from dashboard import offline, schema
 from dashboard.errors import DashboardError
-from dashboard.metrics import Filters
+from dashboard.metrics import TREND_WINDOWS, Filters, TrendsView
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 def show_error(exc: DashboardError) -> None:
     """The one presenter for expected errors: title, what is wrong, how to fix it, details table."""
     with st.container(border=True, key="dashboard-error"):
-        st.error(f"**{exc.title}**\n\n{exc.message}", icon=":material/error:")
+        # Messages quote values from uploaded files: shown as text, never as Markdown or HTML.
+        st.error(f"**{escape(exc.title)}**\n\n{escape(exc.message)}", icon=":material/error:")
         if exc.hint:
-            st.info(f"How to fix it: {exc.hint}", icon=":material/lightbulb:")
+            st.info(f"How to fix it: {escape(exc.hint)}", icon=":material/lightbulb:")
         if exc.details is not None and len(exc.details):
             with st.expander(f"Details ({len(exc.details):,} rows)"):
                 st.dataframe(exc.details, hide_index=True)
@@ -75,6 +76,7 @@ def sidebar_filters(bounds: tuple[date, date], default: tuple[date, date], group
                     levels: Sequence[str]) -> Filters:
     """The shared sidebar: date range, offense groups, geography level. Returns the current Filters."""
     first, last = bounds
+    _apply_pending_filters()
     with st.sidebar:
         st.subheader("Filters")
         picked = st.date_input("Date range", value=default, min_value=first, max_value=last, key=_DATE_KEY,
@@ -139,16 +141,9 @@ def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> N
 
 
 def safe_csv(frame: pd.DataFrame) -> bytes:
-    def defuse(value: object) -> object:
-        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            return "'" + value
-        return value
+    from dashboard.ingest import safe_csv_bytes  # one rule for the page and the CLI's --rejected-csv
 
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(defuse)
-    return out.to_csv(index=False).encode("utf-8")
+    return safe_csv_bytes(frame)
 
 
 def folium_map(m, key: str, static_url: str, height: int = 560) -> dict:
@@ -189,35 +184,498 @@ def status_table(status: list[dict]) -> pd.DataFrame:
                                  "source": "Source", "versions": "Versions kept"})
 
 
-AREA_COLUMNS = {
-    "area_id": st.column_config.TextColumn("Id"),
+# ---------------------------------------------------------------------------------- uploads
+
+
+@contextmanager
+def step(label: str, done: str) -> Iterator[None]:
+    """A progress box for one upload step (reading, validating, committing): running, then done."""
+    with st.status(label, expanded=False) as box:
+        yield
+        box.update(label=done, state="complete")
+
+
+def field_editor(fields: pd.DataFrame, columns: Sequence[str], key: str) -> pd.DataFrame:
+    """The suggested mapping as an editable table: pick the file's column for each field."""
+    return st.data_editor(
+        fields, key=key, hide_index=True, width="stretch", disabled=["field", "label", "confidence", "why"],
+        column_order=["label", "column", "confidence", "why"],
+        column_config={
+            "label": st.column_config.TextColumn("Field"),
+            "column": st.column_config.SelectboxColumn("Column in your file", options=["", *columns]),
+            "confidence": st.column_config.ProgressColumn("Confidence", min_value=0.0, max_value=1.0,
+                                                          format="percent"),
+            "why": st.column_config.TextColumn("Why (header and values)"),
+        },
+    )
+
+
+def offense_editor(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Offense values with counts and an editable group; saved with the profile when committed."""
+    return st.data_editor(
+        table, key=key, hide_index=True, width="stretch", disabled=["offense", "rows", "source"],
+        column_config={
+            "offense": st.column_config.TextColumn("Offense in the file"),
+            "rows": st.column_config.NumberColumn("Rows", format="%d"),
+            "offense_group": st.column_config.SelectboxColumn("Offense group", options=list(schema.OFFENSE_GROUPS),
+                                                              required=True),
+            "source": st.column_config.TextColumn("From"),
+        },
+    )
+
+
+def area_editor(table: pd.DataFrame, area_ids: Sequence[str], key: str) -> pd.DataFrame:
+    """Area values of the file matched to boundaries; tick a suggestion (or pick an area) to accept it."""
+    return st.data_editor(
+        table, key=key, hide_index=True, width="stretch", disabled=["value", "rows", "area_name", "how"],
+        column_config={
+            "value": st.column_config.TextColumn("Value in the file"),
+            "rows": st.column_config.NumberColumn("Rows", format="%d"),
+            "area_id": st.column_config.SelectboxColumn("Boundary area", options=["", *area_ids]),
+            "area_name": st.column_config.TextColumn("Name"),
+            "how": st.column_config.TextColumn("Matched by"),
+            "use": st.column_config.CheckboxColumn("Use"),
+        },
+    )
+
+
+def plan_options(plan, key: str, crs_choices: Sequence[tuple[str, str]], timezones: Sequence[str]):
+    """Date format, time zones, coordinate system, swap, area assignment and unknown-offense choices
+    for an incidents plan (only the coordinate system for boundaries); returns the plan with the
+    analyst's choices."""
+    from dataclasses import replace
+
+    codes = ["", *(c for c, _ in crs_choices)]
+    labels = dict(crs_choices)
+    if plan.kind == "areas":  # boundaries: only their coordinate system can need a choice
+        crs = st.selectbox("Coordinate system (when the file's own is missing or wrong)", codes, key=f"{key}_crs",
+                           index=codes.index(plan.crs) if plan.crs in codes else 0,
+                           format_func=lambda c: f"{c} · {labels[c]}" if c else "as the file declares")
+        return replace(plan, crs=crs)
+    left, right = st.columns(2)
+    with left:
+        date_format = st.text_input(
+            "Date format (strftime)", value=plan.date_format or "", key=f"{key}_datefmt",
+            help="Empty: detected from the values. E.g. %m/%d/%Y %I:%M:%S %p or %Y-%m-%dT%H:%M:%S.")
+        zones = ["", *timezones]
+        timezone = st.selectbox("Store times in this time zone", zones, key=f"{key}_tz",
+                                index=zones.index(plan.timezone) if plan.timezone in zones else 0,
+                                help="The store keeps naive local time. Empty keeps the times as they are.")
+        sources = ["local", "UTC", *timezones]
+        source_tz = st.selectbox("The file's times are", sources, key=f"{key}_srctz",
+                                 index=sources.index(plan.source_timezone) if plan.source_timezone in sources else 0,
+                                 help="'local': already local time. Values with a UTC offset are always converted.")
+    with right:
+        crs = st.selectbox("Coordinate system of X/Y columns", codes, key=f"{key}_crs",
+                           index=codes.index(plan.crs) if plan.crs in codes else 0,
+                           format_func=lambda c: f"{c} · {labels[c]}" if c else "none (latitude/longitude)")
+        swap = st.checkbox("Swap latitude and longitude", value=plan.swap_latlon, key=f"{key}_swap")
+        assign = st.radio("Areas from the points (point-in-polygon)", ["missing", "all", "off"], horizontal=True,
+                          index=["missing", "all", "off"].index(plan.assign_areas), key=f"{key}_assign",
+                          format_func={"missing": "where the file has none", "all": "for every row",
+                                       "off": "never"}.get)
+        unknown = st.radio("Offenses not in the table", ["other", "reject"], horizontal=True,
+                           index=["other", "reject"].index(plan.unknown_offense), key=f"{key}_unknown",
+                           format_func={"other": "group as 'other'", "reject": "reject the rows"}.get)
+    return replace(plan, date_format=date_format.strip() or None, timezone=timezone, source_timezone=source_tz,
+                   crs=crs, swap_latlon=swap, assign_areas=assign, unknown_offense=unknown)
+
+
+def validation_report(report, rejected_name: str) -> None:
+    """What a commit would store: rows in/kept/rejected, counts and a sample per reason, the fixes made,
+    warnings, and every rejected row as a CSV with formula cells defused."""
+    kpi_row([Kpi("Rows in the file", f"{report.rows_in:,}", delta_color="off"),
+              Kpi("Would be stored", f"{report.rows_kept:,}", delta_color="off"),
+              Kpi("Rejected", f"{report.rows_rejected:,}", delta_color="off")])
+    for text in report.warnings:
+        warning(escape(text))
+    counts = report.reason_counts()
+    if counts:
+        table(pd.DataFrame({"reason": list(counts), "rows": list(counts.values())}), key="reject_reasons")
+        for reason in counts:
+            with st.expander(f"{counts[reason]:,} × {reason}"):
+                st.dataframe(report.rejected[report.rejected["reason"] == reason].head(20), hide_index=True)
+        csv_download(report.rejected, f"All {report.rows_rejected:,} rejected rows (CSV)", rejected_name,
+                     key="rejected_csv")
+    if report.fixes:
+        caption("Fixed and kept: " + "; ".join(f"{escape(k)}: {v:,}" for k, v in report.fixes.items()))
+
+
+def version_list(versions: pd.DataFrame, dataset: str, key: str) -> int | None:
+    """The versions of ``dataset`` with who loaded what and when; returns the version whose
+    'Make active' button was clicked (one click rolls back, or forward again)."""
+    rows = versions[versions["dataset"] == dataset].head(10)
+    if rows.empty:
+        caption(f"No {dataset} versions yet.")
+        return None
+    chosen = None
+    for row in rows.itertuples():
+        left, right = st.columns([5, 1])
+        left.markdown(
+            f"**v{row.version}**{' · active' if row.active else ''} · {row.row_count:,} rows · "
+            f"{escape(row.source)} · {escape(row.author)} · {pd.Timestamp(row.created_at):%Y-%m-%d %H:%M} · "
+            f"{row.mode}" + (f" · {row.rows_rejected:,} rejected" if pd.notna(row.rows_rejected) else ""))
+        if not row.active and right.button("Make active", key=f"{key}_{dataset}_{row.version}",
+                                           icon=":material/history:"):
+            chosen = int(row.version)
+    return chosen
+
+
+# ---------------------------------------------------------------------- crime trends page (CompStat)
+
+_PENDING_KEY = "_pending_filters"
+_TRENDS_READ_KEY = "_trends_url_read"
+_TRENDS_MESSAGES_KEY = "_trends_url_messages"
+TRENDS_KEYS = {"anchor": "trends_anchor", "window": "trends_window", "area": "trends_area",
+               "harm": "trends_harm"}
+
+
+def _apply_pending_filters() -> None:
+    """Put sidebar values another page asked for (request_sidebar_filters) into the widgets' state, before
+    the widgets are drawn: a widget's state cannot change once it is drawn in a run."""
+    for key, value in (st.session_state.pop(_PENDING_KEY, None) or {}).items():
+        st.session_state[key] = value
+
+
+def trends_state_from_url(read: Callable[[dict], tuple[TrendsView, list[str]]],
+                          current: Filters) -> list[str]:
+    """Once per session, on the trends page's first run: read the link's query parameters with ``read``
+    (metrics.parse_trends_query), seed the page's widgets with them and, if the link names other sidebar
+    filters (geography, offense groups), set those and rerun once. Returns, once, the messages about
+    values the link had that were ignored."""
+    if not st.session_state.get(_TRENDS_READ_KEY):
+        view, messages = read(st.query_params.to_dict())
+        st.session_state[_TRENDS_READ_KEY] = True
+        st.session_state[_TRENDS_MESSAGES_KEY] = messages
+        for field_name, key in TRENDS_KEYS.items():
+            st.session_state[key] = getattr(view, field_name)
+        if view.level != current.level or tuple(view.offense_groups) != tuple(current.offense_groups):
+            st.session_state[_PENDING_KEY] = {_LEVEL_KEY: view.level, _GROUP_KEY: list(view.offense_groups)}
+            st.rerun()
+    return st.session_state.pop(_TRENDS_MESSAGES_KEY, [])
+
+
+def trends_controls(default: TrendsView, low: date, high: date, areas: dict[str, str],
+                    level_label: str) -> tuple[date, str, str, bool]:
+    """The trends page's own filters: anchor date, window, area (citywide or one of ``areas``) and the
+    harm toggle. Returns (anchor, window, area, harm)."""
+    for field_name, key in TRENDS_KEYS.items():
+        if key not in st.session_state:
+            st.session_state[key] = getattr(default, field_name)
+    if st.session_state[TRENDS_KEYS["area"]] not in areas:  # the geography changed under it
+        st.session_state[TRENDS_KEYS["area"]] = "citywide"
+    anchor_col, window_col, area_col, harm_col = st.columns([1.1, 2, 1.6, 1.1], vertical_alignment="bottom")
+    anchor = anchor_col.date_input("Anchor date", min_value=low, max_value=high, key=TRENDS_KEYS["anchor"],
+                                   help="Windows end on this day. Default: the last day in the data.")
+    window = window_col.segmented_control(
+        "Window", options=list(TREND_WINDOWS), format_func=TREND_WINDOWS.get, required=True,
+        key=TRENDS_KEYS["window"], help="Week to date starts on Monday. Each window is compared with the "
+        "same window a year earlier (52 weeks earlier for week-to-date and 28 days, so weekdays match).")
+    area = area_col.selectbox(level_label if level_label else "Area", options=list(areas),
+                              format_func=areas.get, key=TRENDS_KEYS["area"],
+                              help="Citywide, or one area of the sidebar's geography.")
+    harm = harm_col.toggle("Harm index", key=TRENDS_KEYS["harm"],
+                           help="Weight offenses by the editable harm table instead of counting them.")
+    return anchor, window or default.window, area, bool(harm)
+
+
+def sync_query_params(params: dict[str, str]) -> None:
+    """Write the view into the URL (only when it changed), so the link reproduces it."""
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+
+def verdict_kpis(rows: pd.DataFrame, label_column: str = "label", help: str | None = None) -> None:
+    """One KPI per row (a label column, current, prior, pct_change, verdict, changed) with its verdict
+    below it, bold when the change is unlikely to be chance."""
+    columns = st.columns(len(rows))
+    for col, row in zip(columns, rows.itertuples(), strict=True):
+        pct = None if pd.isna(row.pct_change) else f"{row.pct_change:+.1f}% vs last year"
+        col.metric(str(getattr(row, label_column)), f"{row.current:,.0f}", pct, delta_color="inverse",
+                   border=True, help=f"Same window last year: {row.prior:,.0f}. {help or ''}".strip())
+        text = escape(row.verdict)
+        col.markdown(f"**{text}**" if row.changed else text)
+
+
+def _number(label: str, fmt: str = "localized", help: str | None = None):
+    return st.column_config.NumberColumn(label, format=fmt, help=help)
+
+
+TREND_COLUMNS = {
+    "label": st.column_config.TextColumn("Offenses"),
     "name": st.column_config.TextColumn("Area"),
-    "count": st.column_config.NumberColumn("Incidents", format="%d"),
-    "prior": st.column_config.NumberColumn("Same period last year", format="%d"),
-    "change": st.column_config.NumberColumn("Change", format="%+d"),
-    "pct_change": st.column_config.NumberColumn("% change", format="%+.1f%%"),
-    "population": st.column_config.NumberColumn("Population", format="%d"),
-    "rate_per_1000": st.column_config.NumberColumn("Per 1,000 residents", format="%.1f"),
+    "current": _number("This window"),
+    "prior": _number("Same window last year"),
+    "difference": _number("Difference", "%+.0f"),
+    "pct_change": _number("% change", "%+.1f%%", help="Change in the rate per day (windows can differ by a "
+                                                       "leap day)."),
+    "avg_earlier": _number("Average of earlier years", help="Needs at least two earlier years of data; "
+                                                             "empty when the data hold less."),
+    "finding": st.column_config.TextColumn("Verdict", width="large"),
+}
+
+MATH_COLUMNS = {
+    "label": st.column_config.TextColumn("Offenses"),
+    "name": st.column_config.TextColumn("Area"),
+    "current": _number("Current"), "prior": _number("Prior"),
+    "days": _number("Days"), "prior_days": _number("Prior days"),
+    "ratio": _number("Rate ratio", "%.3f"), "low": _number("95% low", "%.3f"),
+    "high": _number("95% high", "%.3f"),
+    "poisson_test": st.column_config.TextColumn("Poisson test"),
+    "p_poisson": _number("p (Poisson)", "%.4f"), "phi": _number("phi", "%.2f"),
+    "df": _number("t df", "%.0f", help="Degrees of freedom of phi's estimate (empty: phi taken as 1)."),
+    "z": _number("z", "%+.2f"),
+    "p_dispersed": _number("p (overdispersed z)", "%.4f"), "p": _number("p (larger)", "%.4f"),
+    "q": _number("p adjusted (BH)", "%.4f"), "alpha": _number("alpha", "%.2f"),
+    "verdict": st.column_config.TextColumn("Verdict", width="large"),
 }
 
 
-def map_tooltip_columns(has_population: bool) -> dict[str, str]:
-    cols = {"count": "Incidents", "prior": "Same period last year"}
-    if has_population:
-        cols |= {"rate_per_1000": "Per 1,000 residents", "population": "Population"}
-    return cols
+def trend_table(frame: pd.DataFrame, key: str, name_column: str = "label") -> None:
+    """A CompStat table: current, prior, difference, % change, the multi-year average where the data
+    hold enough earlier years (else a note saying so) and the verdict."""
+    average = bool(frame["avg_earlier"].notna().any())
+    cols = [name_column, "current", "prior", "difference", "pct_change",
+            *(["avg_earlier"] if average else []), "finding"]
+    table(frame[cols], key=key, columns=TREND_COLUMNS)
+    if not average and len(frame):
+        years = int(frame["earlier_years"].max())
+        st.caption(f"No multi-year average: not enough history. It needs the same window in at least two "
+                   f"earlier years; the data hold {years}.")
 
 
-def area_readout(row: pd.Series | None, level_label: str) -> None:
-    """What the map click selected, as a KPI row; a prompt when nothing is selected yet."""
-    if row is None:
-        caption(f"Click a {level_label.lower()} on the map to see its numbers here.")
+def show_math(frames: Sequence[tuple[str, pd.DataFrame, str]], explanation: str) -> None:
+    """'Show the math': the formula text and, per table (title, frame, name column), every number a
+    verdict rests on."""
+    with st.expander("Show the math", icon=":material/function:"):
+        st.markdown(explanation)
+        for title, frame, name_column in frames:
+            st.markdown(f"**{escape(title)}**")
+            cols = [name_column, *[c for c in MATH_COLUMNS if c not in ("label", "name")]]
+            table(frame[cols], key=f"math_{title}", columns=MATH_COLUMNS)
+
+
+def harm_weights(weights: pd.DataFrame) -> None:
+    """The harm weights in use, with their basis, and where to edit them."""
+    with st.expander("Harm weights in use (illustrative defaults: edit them)", icon=":material/balance:"):
+        st.caption("From src/dashboard/data/harm_weights.csv, loosely following the Cambridge Crime Harm "
+                   "Index idea (days of imprisonment a sentence starts from). They are illustrative defaults "
+                   "for broad groups, not a standard: edit the file to your department's weights.")
+        frame = weights.assign(label=weights["offense_group"].map(lambda g: schema.OFFENSE_GROUPS.get(g, g)))
+        table(frame[["label", "weight", "basis"]], key="harm_weights",
+              columns={"label": st.column_config.TextColumn("Offense group"),
+                       "weight": st.column_config.NumberColumn("Weight", format="localized"),
+                       "basis": st.column_config.TextColumn("Basis", width="large")})
+
+
+def deferred_csv_download(frame: pd.DataFrame | Callable[[], pd.DataFrame], label: str, file_name: str,
+                          key: str) -> None:
+    """ui.csv_download whose bytes (and, given a function, whose frame) are made only when the button
+    is clicked, so a page with several downloads stays fast on every rerun; the same formula-defused CSV,
+    and no rerun on click."""
+    st.download_button(label, data=lambda: safe_csv(frame() if callable(frame) else frame), file_name=file_name,
+                       mime="text/csv", key=key, icon=":material/download:", on_click="ignore")
+
+
+# ---------------------------------------------------------------------------------- neighborhood map
+
+MAP_AREA_COLUMNS = {
+    "area_id": st.column_config.TextColumn("Id"),
+    "name": st.column_config.TextColumn("Area"),
+    "count_text": st.column_config.TextColumn("Incidents"),
+    "prior_text": st.column_config.TextColumn("Same dates last year"),
+    "pct_text": st.column_config.TextColumn("Change"),
+    "changed": st.column_config.CheckboxColumn("Significant", help="Change unlikely to be chance after the "
+                                               "Benjamini-Hochberg adjustment across areas (outlined on the map)."),
+    "verdict_text": st.column_config.TextColumn("Verdict", width="large"),
+    "rate_text": st.column_config.TextColumn("Per 1,000 residents"),
+    "events": st.column_config.NumberColumn("Outreach events", format="%d"),
+}
+
+
+def public_badge(public: bool, sentence: str) -> None:
+    """Which view this is (public-safe or full) and what it withheld, above the map."""
+    if public:
+        st.caption(f":material/shield: {sentence}")
+    else:
+        st.caption(f":material/lock_open: {sentence}")
+
+
+def area_panel(profile, sparkline, key: str, compact: bool = False) -> None:
+    """One area's drill-down (a neighborhood.Profile): name, KPIs, verdict, rank, weekly sparkline, top
+    offenses and the outreach held there. Text from data goes through st.dataframe (never rendered as
+    HTML) or is escaped."""
+    st.subheader(escape(profile.name))
+    delta = None if profile.pct_text in ("withheld", "n/a", "none last year") else f"{profile.pct_text} vs last year"
+    kpis = [
+        Kpi("Incidents", profile.count_text, delta, help=profile.period),
+        Kpi("Same period last year", profile.prior_text),
+        Kpi("Per 1,000 residents", profile.rate_text),
+        Kpi("Outreach events", f"{profile.events:,}", help="Scheduled events placed here (not attendance)."),
+    ]
+    for row in ([kpis[:2], kpis[2:]] if compact else [kpis]):
+        kpi_row(row)
+    st.markdown(f"**Change:** {escape(profile.verdict)}")
+    ranks = [f"rank {profile.rank_text} by incidents" if profile.rank_text else "",
+             f"{profile.rate_rank_text} by rate" if profile.rate_rank_text else ""]
+    caption(" · ".join(r for r in ranks if r) or "No rank: the count is withheld.")
+    if sparkline is not None:
+        chart(sparkline, key=f"{key}_spark")
+    if profile.weekly_note:
+        caption(profile.weekly_note)
+    columns = [st.container()] if compact else st.columns(2)
+    with columns[0]:
+        st.markdown("**Top offenses**")
+        if len(profile.offenses):
+            table(profile.offenses, key=f"{key}_offenses", columns={
+                "offense": st.column_config.TextColumn("Offense"),
+                "count": st.column_config.NumberColumn("Incidents", format="%d")})
+        if profile.offenses_note:
+            caption(profile.offenses_note)
+    if compact:
+        caption(profile.outreach_note)
         return
-    st.subheader(escape(row["name"]))
-    rate = "n/a (no population)" if pd.isna(row["rate_per_1000"]) else f"{row['rate_per_1000']:,.1f}"
-    kpi_row([
-        Kpi("Incidents", f"{int(row['count']):,}", pct_text(None if pd.isna(row["pct_change"])
-                                                             else float(row["pct_change"]))),
-        Kpi("Same period last year", f"{int(row['prior']):,}"),
-        Kpi("Per 1,000 residents", rate),
-    ])
+    with columns[1]:
+        st.markdown("**Outreach held here**")
+        caption(profile.outreach_note)
+        if len(profile.outreach):
+            table(profile.outreach, key=f"{key}_outreach", height=260, columns={
+                "date": st.column_config.TextColumn("Date"), "title": st.column_config.TextColumn("Title"),
+                "type": st.column_config.TextColumn("Type"), "venue": st.column_config.TextColumn("Venue")})
+
+
+def html_download(build: Callable[[], str], label: str, file_name: str, key: str) -> None:
+    """A download of an HTML file built only when clicked (no rerun on click)."""
+    st.download_button(label, data=lambda: build().encode("utf-8"), file_name=file_name, mime="text/html",
+                       key=key, icon=":material/print:", on_click="ignore")
+
+
+# ---------------------------------------------------------------------------------- outreach and impact
+
+IMPACT_WEEKS = (8, 13, 26, 52)
+
+DOSE_COLUMNS = {
+    "area_id": st.column_config.TextColumn("Id"),
+    "name": st.column_config.TextColumn("Area"),
+    "events": st.column_config.NumberColumn("Events", format="%d"),
+    "attendees": st.column_config.NumberColumn("Attendees", format="%d", help="Empty: not recorded."),
+    "officer_hours": st.column_config.NumberColumn("Officer hours", format="%.0f", help="Empty: not recorded."),
+    "contacts": st.column_config.NumberColumn("Contacts", format="%d", help="Empty: not recorded."),
+    "referrals": st.column_config.NumberColumn("Referrals", format="%d", help="Empty: not recorded."),
+    "population": st.column_config.NumberColumn("Population", format="%d"),
+    "events_per_1000": st.column_config.NumberColumn("Events per 1,000 residents", format="%.2f"),
+    "contacts_per_1000": st.column_config.NumberColumn("Contacts per 1,000 residents", format="%.1f"),
+}
+GAP_COLUMNS = {
+    "area_id": st.column_config.TextColumn("Id"),
+    "name": st.column_config.TextColumn("Area"),
+    "harm": st.column_config.NumberColumn("Harm", format="%d"),
+    "harm_rank": st.column_config.NumberColumn("Harm rank", format="%d"),
+    "events": st.column_config.NumberColumn("Outreach events", format="%d"),
+    "events_rank": st.column_config.NumberColumn("Outreach rank", format="%d"),
+    "gap": st.column_config.CheckboxColumn("Much harm, little outreach"),
+}
+CONCENTRATION_COLUMNS = {
+    "label": st.column_config.TextColumn("Event type"),
+    "events": st.column_config.NumberColumn("Events", format="%d"),
+    "units_running": st.column_config.NumberColumn("Units running it", format="%d"),
+    "units_total": st.column_config.NumberColumn("Units in the data", format="%d"),
+    "top3_share": st.column_config.ProgressColumn("Share of the top 3 units", format="percent", min_value=0,
+                                                  max_value=1),
+    "hhi": st.column_config.NumberColumn("HHI", format="%.2f", help="Sum of squared shares: 1/units when "
+                                         "spread evenly, 1 when one unit holds every event."),
+    "gini": st.column_config.NumberColumn("Gini", format="%.2f", help="0: every unit holds as many; towards 1: "
+                                          "held by a few."),
+}
+FOOTPRINT_COLUMNS = {
+    "program": st.column_config.TextColumn("Program"),
+    "label": st.column_config.TextColumn("Event type"),
+    "format": st.column_config.TextColumn("Format"),
+    "place_level": st.column_config.TextColumn("Placed at"),
+    "status": st.column_config.TextColumn("Data"),
+    "events": st.column_config.NumberColumn("Events", format="%d"),
+    "districts": st.column_config.NumberColumn("Districts", format="%d"),
+    "beats": st.column_config.NumberColumn("Beats", format="%d"),
+    "units": st.column_config.NumberColumn("Units", format="%d"),
+    "first_month": st.column_config.DateColumn("First", format="MMM YYYY"),
+    "last_month": st.column_config.DateColumn("Last", format="MMM YYYY"),
+    "recorded": st.column_config.TextColumn("Dose recorded"),
+}
+DESIGN_COLUMNS = {
+    "label": st.column_config.TextColumn("Design", width="medium"),
+    "estimate": st.column_config.NumberColumn("Estimate", format="%+,.1f"),
+    "low": st.column_config.NumberColumn("95% low", format="%+,.1f"),
+    "high": st.column_config.NumberColumn("95% high", format="%+,.1f"),
+    "unit": st.column_config.TextColumn("Unit"),
+    "p_value": st.column_config.NumberColumn("p", format="%.3f"),
+    "mde": st.column_config.NumberColumn("Detectable (80% power)", format="%,.1f"),
+    "verdict": st.column_config.TextColumn("Verdict", width="large"),
+}
+
+
+def impact_controls(register: pd.DataFrame, loaded_types: Sequence[str], levels: Sequence[str],
+                    bounds: tuple[date, date], default_start: date, offense_groups: Sequence[str],
+                    area_options: Callable[[str], dict[str, str]]):
+    """The impact page's choices: program / event type, areas compared, how treated areas are chosen, the
+    start, the window and (optionally) the areas themselves. Returns a designs.ImpactSettings."""
+    from dashboard import designs
+
+    labels = dict(zip(register["event_type"], register["label"], strict=True))
+    formats = dict(zip(register["event_type"], register["format"], strict=True))
+    places = dict(zip(register["event_type"], register["place_level"], strict=True))
+    options = [*loaded_types, *[t for t in register["event_type"] if t not in loaded_types]]
+    top = st.columns(3)
+    event_type = top[0].selectbox(
+        "Program / event type", options, key="impact_type",
+        index=options.index("beat_meeting") if "beat_meeting" in loaded_types else 0,
+        format_func=lambda t: labels.get(t, t) + ("" if t in loaded_types else " (no data loaded)"))
+    natural = places.get(event_type, "district")
+    level = top[1].selectbox("Areas compared", list(levels), key="impact_level",
+                             index=list(levels).index(natural) if natural in levels else 0,
+                             format_func=lambda lv: schema.LEVELS[lv].label if lv in schema.LEVELS else lv)
+    default_mode = "dose" if formats.get(event_type) == "recurring" else "rollout"
+    mode = top[2].segmented_control("Treated areas", list(designs.MODES), default=default_mode, key="impact_mode",
+                                    format_func=designs.MODES.get) or default_mode
+    row = st.columns(3)
+    start = row[0].date_input("Start (a Monday)", value=default_start, min_value=bounds[0], max_value=bounds[1],
+                              key="impact_start", help="Treated areas are compared before and after this week.")
+    weeks = row[1].select_slider("Weeks before and after", IMPACT_WEEKS, value=52, key="impact_weeks")
+    rules = ["few", "same_district"] if mode == "dose" else ["none", "same_district"]
+    rule = row[2].selectbox("Comparison areas", rules, key=f"impact_rule_{mode}",
+                            format_func=designs.CONTROL_RULES.get)
+    names = area_options(level)
+    with st.expander("Choose the treated and comparison areas yourself"):
+        chosen_t = st.multiselect("Treated areas (empty: by the rule above)", list(names), key="impact_treated",
+                                  format_func=lambda a: names.get(a, a))
+        chosen_c = st.multiselect("Comparison areas (empty: by the rule above)", list(names),
+                                  key="impact_controls", format_func=lambda a: names.get(a, a))
+    return designs.ImpactSettings(
+        event_types=(event_type,), level=level, mode=mode, control_rule=rule, start=designs.monday(start),
+        weeks=int(weeks), offense_groups=tuple(sorted(offense_groups)), treated=tuple(chosen_t),
+        control=tuple(chosen_c), citywide=natural == "citywide")
+
+
+def design_result(title: str, result, help: str) -> None:
+    """One impact design in a bordered box: the headline number, its 95% interval, the verdict in plain
+    language and the smallest change the data could detect; or why it could not run (a designs.Skipped)."""
+    with st.container(border=True):
+        st.markdown(f"**{escape(title)}**", help=help)
+        if hasattr(result, "reason"):
+            st.info(f"Not run: {result.reason}", icon=":material/block:")
+            return
+        st.markdown(f"### {result.text(result.estimate)}")
+        st.caption(f"95% interval {result.text(result.low)} to {result.text(result.high)}")
+        st.markdown(result.verdict())
+        st.caption(f"Smallest change this data could reliably detect (80% power, 5% test): {result.mde_text()}.")
+
+
+def latest_choice(clicked: str | None, picked: str | None, key: str) -> str | None:
+    """The area the reader chose last: a map click or a pick from a list, whichever changed most
+    recently (the map keeps returning its last click on every rerun, so only a change counts)."""
+    state = st.session_state.setdefault(key, {"clicked": None, "picked": None, "choice": None})
+    if clicked != state["clicked"]:
+        state["choice"] = clicked
+    if picked != state["picked"]:
+        state["choice"] = picked
+    state["clicked"], state["picked"] = clicked, picked
+    return state["choice"]

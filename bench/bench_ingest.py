@@ -1,0 +1,130 @@
+"""Ingest throughput: a 1M-row incident CSV validated and committed through the upload path, against a
+plain pyarrow read plus DuckDB insert of the same file.
+
+Run: .venv/bin/python bench/bench_ingest.py [--rows 1000000] [--repeat 3] [--json]
+
+The CSV is built from the REAL Chicago rows of 2016-2017 (../shared/data/real/chicago, 536,605 rows in
+the raw export layout): copies of them with the year moved back by 4, 8, ... years (a multiple of 4 keeps
+29 February valid) and the id and case number made unique per copy, until --rows rows. It is written
+to a temporary folder (about 160 MB) and deleted afterwards.
+
+- baseline_s: pyarrow.csv.read_csv (types inferred) + CREATE TABLE AS in a new DuckDB file.
+- upload_s: what the page and `python -m dashboard ingest` do: read_upload (bytes in), mapping.suggest,
+  prepare_mapped (dates, coordinates, area ids matched to the boundaries, offense groups, duplicates,
+  pandera schema) and commit_prepared into a store holding the sample's boundaries (one transaction,
+  content hash). Steps are timed separately.
+- ratio: upload_s / baseline_s (best of --repeat runs each).
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHICAGO = REPO.parent / "shared" / "data" / "real" / "chicago"
+sys.path.insert(0, str(REPO / "src"))
+
+
+def build_csv(path: Path, rows: int) -> None:
+    import pandas as pd
+
+    base = pd.concat([pd.read_csv(CHICAGO / f"chicago_crimes_{y}.csv.gz", dtype=str, keep_default_na=False)
+                      for y in (2016, 2017)], ignore_index=True)
+    parts, total, copy = [], 0, 0
+    while total < rows:
+        part = base.copy()
+        if copy:
+            part["ID"] = (part["ID"].astype("int64") + copy * 100_000_000).astype(str)
+            part["Case Number"] = part["Case Number"] + f"-{copy}"
+            year = part["Date"].str.slice(6, 10).astype(int) - 4 * copy
+            part["Date"] = part["Date"].str.slice(0, 6) + year.astype(str) + part["Date"].str.slice(10)
+        parts.append(part)
+        total += len(part)
+        copy += 1
+    pd.concat(parts, ignore_index=True).head(rows).to_csv(path, index=False)
+
+
+def baseline(path: Path, folder: Path) -> float:
+    import duckdb
+    import pyarrow.csv as pacsv
+
+    db = folder / "baseline.duckdb"
+    db.unlink(missing_ok=True)
+    start = time.perf_counter()
+    table = pacsv.read_csv(path)
+    con = duckdb.connect(str(db))
+    con.register("incoming", table)
+    con.execute("CREATE TABLE incidents AS SELECT * FROM incoming")
+    con.close()
+    return time.perf_counter() - start
+
+
+def upload(path: Path, folder: Path) -> dict[str, float]:
+    from dashboard import geo, ingest, mapping, sample, schema
+    from dashboard.store import Provenance, Store
+
+    db = folder / "store.duckdb"
+    for p in folder.glob("store.duckdb*"):
+        p.unlink()
+    store = Store(db, idle_close=0)
+    store.commit("areas", sample.read_sample(REPO / "data" / "sample", "areas"), Provenance("sample"))
+    areas = {lv: geo.from_store(store.areas(lv)) for lv in schema.LEVELS}
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    data = path.read_bytes()
+    up = ingest.read_upload(data, path.name, max_mb=1000)
+    times["read_s"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    plan = mapping.suggest(up.frame, kind="incidents", areas=areas).plan
+    times["suggest_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    prepared = ingest.prepare_mapped(up, plan, areas=areas)
+    times["validate_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    ingest.commit_prepared(store, prepared, mode="replace", author="bench")
+    times["commit_s"] = time.perf_counter() - mark
+    times["upload_s"] = time.perf_counter() - start
+    times["rows_kept"] = prepared.report.rows_kept
+    times["rows_rejected"] = prepared.report.rows_rejected
+    store.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
+    try:
+        path = folder / "chicago_1m.csv"
+        build_csv(path, args.rows)
+        base = min(baseline(path, folder) for _ in range(args.repeat))
+        runs = [upload(path, folder) for _ in range(args.repeat)]
+        best = min(runs, key=lambda r: r["upload_s"])
+        out = {"rows": args.rows, "file_mb": round(path.stat().st_size / 1e6, 1), "baseline_s": round(base, 3),
+               **{k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()},
+               "ratio": round(best["upload_s"] / base, 2)}
+        if args.json:
+            print(json.dumps(out, indent=2))
+        else:
+            print(f"{out['rows']:,} rows ({out['file_mb']} MB CSV, real Chicago rows, years shifted)")
+            print(f"baseline  pyarrow read + DuckDB insert : {out['baseline_s']:.2f} s")
+            print(f"upload    read {out['read_s']:.2f} + suggest {out['suggest_s']:.2f} + validate "
+                  f"{out['validate_s']:.2f} + commit {out['commit_s']:.2f} = {out['upload_s']:.2f} s "
+                  f"({out['rows_kept']:,} kept, {out['rows_rejected']:,} rejected)")
+            print(f"ratio     {out['ratio']:.2f}x")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
