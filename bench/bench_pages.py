@@ -27,7 +27,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["views/overview.py", "views/map.py", "views/data.py"]
+PAGES = ["views/overview.py", "views/trends.py", "views/map.py", "views/compare.py", "views/hotspots.py",
+         "views/outreach.py", "views/impact.py", "views/data.py", "views/upload.py"]
 
 
 def free_port() -> int:
