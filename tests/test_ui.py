@@ -174,3 +174,20 @@ def test_error_text_from_files_is_shown_literally_not_as_markdown():
     text = at.error[0].value
     assert "\\*\\*&lt;b&gt;x&lt;/b&gt;\\*\\*" in text and "\\[link](" in text  # no bold, no tag, no link
     assert "\\_it\\_" in at.info[0].value
+
+
+def _page_without_filters():
+    import streamlit as st
+
+    from dashboard import ui
+
+    ui.set_filters(None)
+    ui.require_filters("Nothing to map for this selection.")
+    st.write("not reached")
+
+
+def test_require_filters_shows_an_empty_state_and_stops_the_page():
+    at = AppTest.from_function(_page_without_filters).run()
+    assert not at.exception
+    assert at.info[0].value.startswith("Nothing to map for this selection.")
+    assert not [m for m in at.markdown if m.value == "not reached"]

@@ -6,10 +6,7 @@ import streamlit as st
 from dashboard import charts, loader, neighborhood, schema, ui
 
 st.title("Compare areas")
-f = ui.current_filters()
-if f is None or not f.offense_groups:
-    ui.empty_state("Nothing to compare for this selection.", "Pick at least one offense group in the sidebar.")
-    st.stop()
+f = ui.require_filters("Nothing to compare for this selection.")
 
 settings = loader.settings()
 public, k = settings.public_view, settings.min_cell_count

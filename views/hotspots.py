@@ -7,10 +7,7 @@ import streamlit as st
 from dashboard import hotspots, loader, maps, metrics, neighborhood, ui
 
 st.title("Hot spots")
-f = ui.current_filters()
-if f is None or not f.offense_groups:
-    ui.empty_state("Nothing to map for this selection.", "Pick at least one offense group in the sidebar.")
-    st.stop()
+f = ui.require_filters("Nothing to map for this selection.")
 
 settings = loader.settings()
 public, k = settings.public_view, settings.min_cell_count

@@ -8,10 +8,7 @@ import streamlit as st
 from dashboard import brief, charts, loader, maps, metrics, neighborhood, schema, ui
 
 st.title("Neighborhood map")
-f = ui.current_filters()
-if f is None or not f.offense_groups:
-    ui.empty_state("Nothing to map for this selection.", "Pick at least one offense group in the sidebar.")
-    st.stop()
+f = ui.require_filters("Nothing to map for this selection.")
 
 settings = loader.settings()
 public, k = settings.public_view, settings.min_cell_count

@@ -679,3 +679,13 @@ def latest_choice(clicked: str | None, picked: str | None, key: str) -> str | No
         state["choice"] = picked
     state["clicked"], state["picked"] = clicked, picked
     return state["choice"]
+
+
+def require_filters(nothing: str) -> Filters:
+    """The sidebar's Filters, or (no incidents loaded, no offense group picked) a friendly empty state
+    saying ``nothing`` and the end of this page's run."""
+    f = current_filters()
+    if f is None or not f.offense_groups:
+        empty_state(nothing, "Pick at least one offense group in the sidebar.")
+        st.stop()
+    return f
