@@ -82,6 +82,9 @@ def test_upload_map_validate_commit_and_roll_back(session: Session, lapd_file: P
     session.wait_for_run()
     editor = page.locator('[data-testid="stDataFrame"]').first
     editor.scroll_into_view_if_needed()
+    # The grid fills its accessibility cells after it has drawn; read them only once they are there.
+    expect(editor.locator("[role=gridcell]", has_text="Offense (type)").first).to_be_attached(
+        timeout=LOAD_TIMEOUT_MS)
     labels = [cell.inner_text() for cell in editor.locator("[role=gridcell]").all()][::4]
     row = labels.index("Offense (type)")
     box = editor.locator("canvas").first.bounding_box()
