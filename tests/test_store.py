@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from dashboard import sample
+from dashboard import sample, schema
 from dashboard.errors import DataMissingError, StoreBusyError, StoreError
 from dashboard.store import Provenance, Store
 from tests.conftest import REPO, incidents_frame
@@ -294,3 +294,23 @@ def test_daily_path_equals_the_per_anchor_queries_on_the_sample(sample_store: St
         for level in old:
             same_numbers(new[level], old[level], names)
         assert new["citywide"].counts.sum() > 0
+
+
+def test_content_hash_ignores_row_order_and_sees_every_value(store: Store):
+    frame = three_incidents()
+
+    def content(f) -> str:
+        store.commit("incidents", schema.INCIDENTS.validate(f), P)
+        return store.versions("incidents")["content_hash"].iloc[0]
+
+    base = content(frame)
+    assert content(frame.iloc[::-1].reset_index(drop=True)) == base  # same rows, other order
+    changed = [
+        frame.assign(offense=["THEFT", "HOMICIDE", "BATTERY"]),  # a text value
+        frame.assign(occurred_at=frame["occurred_at"] + pd.Timedelta(seconds=1)),  # a timestamp
+        frame.assign(latitude=[41.0, None, None], longitude=[-87.0, None, None]),  # a missing value filled
+        frame.assign(community_area_id=[None, "1", "2"], district_id=["1", None, None]),  # NULL moved across
+        frame.head(2),  # a row fewer
+    ]
+    hashes = [content(f) for f in changed]
+    assert base not in hashes and len(set(hashes)) == len(hashes)
