@@ -110,6 +110,18 @@ def test_bom_latin1_semicolon_and_gzip_are_read():
         assert frame["block"].iloc[0] == "Caf\xe9 row"
 
 
+def test_long_files_read_from_bytes_match_the_decoded_path():
+    """Past the first 64 KiB: UTF-8 bytes go to pyarrow undecoded; a Latin-1 byte far down the file
+    (plain ASCII before it) still falls back to decoding the whole file as Latin-1."""
+    rows = "".join(f"{i};2016-05-01 10:00:00;THEFT;{i} N STATE ST\n" for i in range(4000))
+    for tail, encoding in (("Caf\u00e9 \u6771\u4eac row", "utf-8"), ("Caf\xe9 row", "latin-1")):
+        text = "ID;Date;Primary Type;Block\n" + rows + f"9999;2016-05-02 10:00:00;THEFT;{tail}\n"
+        data = text.encode(encoding)
+        assert len(data) > 100_000
+        frame = ingest.read_table(data, "x.csv")
+        assert len(frame) == 4001 and frame["Block"].iloc[-1] == tail and frame["ID"].iloc[0] == "0"
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [

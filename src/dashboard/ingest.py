@@ -109,17 +109,20 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
                 "Parquet file could not be read", f"{name}: {exc}",
                 hint="Check that the file is a complete Parquet export.",
             ) from exc
+    head = _utf8_head(data)
+    if head is not None and head.strip():
+        # Plain UTF-8 bytes: pyarrow reads them as they are and checks every value is valid UTF-8, so the
+        # whole file is never decoded into one Python string (160 MB for a million rows).
+        frame = _read_csv_fast(head, _sniff_delimiter(head), data)
+        if frame is not None:
+            return _with_rows(frame, name)
     text = _decode(data, name)
     if not text or text.isspace():
         raise IngestError("File is empty", f"{name} has no content.", hint="Export the data again; the file has no rows.")
     utf8 = None
     if data[:2] != b"\x1f\x8b" and data.startswith(text[:64].encode("utf-8")):
         utf8 = data  # the bytes were UTF-8 without a byte-order mark: no need to encode the text again
-    sample = text[:65536]
-    try:
-        delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
-    except csv.Error:
-        delimiter = ","
+    delimiter = _sniff_delimiter(text[:65536])
     frame = _read_csv_fast(text, delimiter, utf8)
     try:
         if frame is None:
@@ -131,6 +134,31 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
             f"{name}: {exc}",
             hint="Check that every row has the same number of delimited fields as the header.",
         ) from exc
+    return _with_rows(frame, name)
+
+
+def _utf8_head(data: bytes) -> str | None:
+    """The first 64 KiB (whole lines) of plain UTF-8 text bytes, or None for anything else (gzip, a
+    byte-order mark, NUL bytes, another encoding): what read_table sniffs the delimiter and header from."""
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:4096]:
+        return None
+    chunk = data[:65536]
+    if len(data) > len(chunk) and b"\n" in chunk:
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _sniff_delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _with_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if frame.empty:
         raise IngestError(
             "File has a header but no rows", f"{name} has columns {list(frame.columns)[:8]} and no data rows.",
