@@ -411,3 +411,19 @@ def test_commit_prepared_records_provenance_and_replaces_one_area_level(store, s
 
 
 from tests.conftest import REPO  # noqa: E402
+
+
+def test_duplicated_ids_agree_with_pandas_on_digits_padding_and_text():
+    base = [str(i) for i in range(12_000)]
+    cases = [
+        base + ["5", "11999", "0"],  # all plain digits: compared as integers
+        base + ["007", "7", "0"],  # leading zeros: '007' is not '7'
+        base + ["12a", "12a", " 5"],  # text
+        base + [None, None, "5"],  # missing values
+    ]
+    for values in cases:
+        ids = pd.Series(values, dtype="string")
+        for keep in ("last", "first", False):
+            got = ingest.duplicated_ids(ids, keep=keep)
+            assert got.tolist() == ids.duplicated(keep=keep).tolist()
+    assert ingest.duplicated_ids(pd.Series(cases[1], dtype="string"), keep=False).sum() == 2  # the two '0's

@@ -395,6 +395,21 @@ def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None) 
     return groups.fillna("other").astype(str), unknown.value_counts().to_dict()
 
 
+def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
+    """``ids.duplicated(keep)``, about five times faster for the usual all-digit ids of a large file:
+    compared as integers when every value is a plain decimal without leading zeros (then the same
+    text is the same number and the other way round); as text otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(ids) >= 10_000 and pd.api.types.is_string_dtype(ids.dtype) and not ids.hasnans:
+        arr = _arrow_text(ids)
+        if pc.all(pc.match_substring_regex(arr, r"^(0|[1-9][0-9]{0,17})$")).as_py():
+            numbers = pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False)
+            return pd.Series(numbers, index=ids.index).duplicated(keep=keep)
+    return ids.duplicated(keep=keep)
+
+
 # ---------------------------------------------------------------------------------------- the report
 
 
@@ -472,12 +487,23 @@ class _Rejections:
         return out.reset_index(drop=True)
 
 
+@cache
+def _schema_for(kind: str) -> pa.DataFrameSchema:
+    """The pandera schema of ``kind`` as the last guard of prepare_*. For incidents without its
+    incident_id uniqueness check: prepare_incidents has already rejected every row whose id a later row
+    repeats, so the kept ids are unique by construction, and the check was a second pass over a million
+    strings. (Every other check still runs.)"""
+    if kind == "incidents":
+        return schema.INCIDENTS.update_column("incident_id", unique=False)
+    return schema.SCHEMAS[kind]
+
+
 def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report) -> Prepared:
     """Apply the pandera schema lazily as the last guard; any failing row joins the rejected table."""
     bad = rej.bad.to_numpy()
     kept = frame.loc[~bad] if bad.any() else frame  # no copy of a million clean rows
     try:
-        kept = schema.SCHEMAS[kind].validate(kept, lazy=True)
+        kept = _schema_for(kind).validate(kept, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         row_cases = cases[cases["index"].notna()]
@@ -538,13 +564,14 @@ def prepare_incidents(
     raw: pd.DataFrame, *, source_name: str, digest: str, mapping: dict[str, str] | None = None,
     date_format: str | None = None, now: pd.Timestamp | None = None,
     offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
-    pre_rejected: pd.Series | None = None,
+    pre_rejected: pd.Series | None = None, ids_canonical: bool = False,
 ) -> Prepared:
     """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
 
     ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
     ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
-    ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped).
+    ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped);
+    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them).
     """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
@@ -603,12 +630,13 @@ def prepare_incidents(
     out["longitude"] = lon.mask(drop_xy)
 
     for level in schema.LEVELS.values():
-        out[level.column] = canonical_area_id(_mapped(raw, mapping, level.column), level.key)
+        area_ids = _mapped(raw, mapping, level.column)
+        out[level.column] = area_ids if ids_canonical else canonical_area_id(area_ids, level.key)
     out["arrest"] = parse_bool(_mapped(raw, mapping, "arrest"))
     out["domestic"] = parse_bool(_mapped(raw, mapping, "domestic"))
 
     # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
-    dup = ids.notna() & ids.duplicated(keep="last")
+    dup = ids.notna() & duplicated_ids(ids, keep="last")
     rej.add(dup, "duplicate incident id (a later row in the file has the same id)")
     report.fixes = {k: v for k, v in report.fixes.items() if v}
     return _finalise("incidents", out, raw, rej, report)
@@ -1555,7 +1583,7 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
         prepared = prepare_incidents(
             derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
             now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
-            pre_rejected=reasons,
+            pre_rejected=reasons, ids_canonical=True,
         )
         report = prepared.report
         report.fixes = {**notes["fixes"], **report.fixes}
