@@ -420,6 +420,8 @@ def test_duplicated_ids_agree_with_pandas_on_digits_padding_and_text():
         base + ["007", "7", "0"],  # leading zeros: '007' is not '7'
         base + ["12a", "12a", " 5"],  # text
         base + [None, None, "5"],  # missing values
+        base + ["+5", "5", "-0"],  # signs
+        base + ["99999999999999999999", "5"],  # beyond 64-bit integers
     ]
     for values in cases:
         ids = pd.Series(values, dtype="string")

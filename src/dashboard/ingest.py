@@ -404,9 +404,13 @@ def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
 
     if len(ids) >= 10_000 and pd.api.types.is_string_dtype(ids.dtype) and not ids.hasnans:
         arr = _arrow_text(ids)
-        if pc.all(pc.match_substring_regex(arr, r"^(0|[1-9][0-9]{0,17})$")).as_py():
-            numbers = pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False)
-            return pd.Series(numbers, index=ids.index).duplicated(keep=keep)
+        try:
+            numbers = pc.cast(arr, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            numbers = None  # some id is not a number
+        # Written back, each number must give its text exactly: no leading zeros, signs or blanks.
+        if numbers is not None and pc.all(pc.equal(pc.cast(numbers, arr.type), arr)).as_py():
+            return pd.Series(numbers.to_numpy(), index=ids.index).duplicated(keep=keep)
     return ids.duplicated(keep=keep)
 
 
