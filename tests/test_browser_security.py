@@ -18,7 +18,7 @@ from tests.browser_support import LOAD_TIMEOUT_MS, MAP_IFRAME, STAFF_PASSWORD, A
 from tests.fixtures import hostile
 
 pytestmark = pytest.mark.browser
-HOVERS = 16  # payloads cycle every 8 areas: two rounds of them
+HOVERS = 2 * len(hostile.PAYLOADS)  # area names cycle through the payloads: two rounds of them
 
 TRACES = """() => {
   const found = [];
