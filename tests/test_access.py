@@ -147,3 +147,39 @@ def test_signed_out_and_removed_users_lose_access_at_once(app_env):
     assert not refused(at)
     at.button(key="signout").click().run()
     assert refused(at) and at.session_state["_identity"].role == "public"
+
+
+def test_openid_connect_users_get_the_role_stored_for_their_email(app_env):
+    from dashboard import auth
+    from dashboard.store import Store
+
+    store = Store(Path(os.environ["DASHBOARD_DATA_DIR"]) / "dashboard.duckdb")
+    if not store.rows("SELECT 1 FROM users WHERE username = 'chief@city.gov'"):
+        auth.add_user(store, "chief@city.gov", "command", None, actor="tests")
+    store.close()
+    for email, expect_refused in (("chief@city.gov", False), ("someone@city.gov", True)):
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                              "client_id": "dashboard", "client_secret": "s",
+                              "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+        at.user = {"is_logged_in": True, "email": email}
+        at.run()
+        at.switch_page("views/trends.py")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert refused(at) == expect_refused, email
+        who = at.session_state["_identity"]
+        assert (who.username, who.method) == (email, "oidc")
+        assert who.role == ("command" if not expect_refused else "public")
+
+
+def test_sign_in_form_shows_the_organisation_button_only_when_oidc_is_configured(app_env):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not [b for b in at.button if b.key == "signin_oidc"]
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "dashboard", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.run()
+    assert [b for b in at.button if b.key == "signin_oidc"]

@@ -727,7 +727,7 @@ def oidc_configured() -> bool:
 
 def oidc_user() -> dict | None:
     """The OpenID Connect user's claims when signed in through st.login, else None."""
-    if not oidc_configured() or not st.user.is_logged_in:
+    if not oidc_configured() or not st.user.get("is_logged_in"):
         return None
     return dict(st.user.to_dict())
 
