@@ -183,3 +183,47 @@ def test_sign_in_form_shows_the_organisation_button_only_when_oidc_is_configured
                           "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
     at.run()
     assert [b for b in at.button if b.key == "signin_oidc"]
+
+
+# ------------------------------------------------------- actions drawn inside pages, per role
+
+
+def _versions_script():
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import auth, ui
+
+    ui.set_identity(auth.Identity("someone", st.session_state["role"], "password"), public=True)
+    versions = pd.DataFrame({"dataset": ["incidents"] * 2, "version": [2, 1], "active": [True, False],
+                             "row_count": [10, 9], "source": ["b.csv", "a.csv"], "author": ["x", "y"],
+                             "created_at": pd.to_datetime(["2026-01-02", "2026-01-01"]), "mode": ["append"] * 2,
+                             "rows_rejected": [0, 1]})
+    ui.version_list(versions, "incidents", key="v")
+
+
+def _report_script():
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import auth, ingest, ui
+
+    ui.set_identity(auth.Identity("someone", st.session_state["role"], "password"), public=True)
+    rejected = pd.DataFrame({"row": [2], "reason": ["unparseable date"], "Date": ["=1+1"]})
+    ui.validation_report(ingest.Report("incidents", "x.csv", "h", 3, 2, rejected), "rejected.csv")
+
+
+@pytest.mark.parametrize("role", access.ROLES)
+def test_actions_inside_pages_follow_the_table(role):
+    """ui draws rollback buttons and the rejected-rows download only for roles the table allows, even
+    if a page that shows them were reached."""
+    at = AppTest.from_function(_versions_script, default_timeout=60)
+    at.session_state["role"] = role
+    at.run()
+    assert bool([b for b in at.button if b.key == "v_incidents_1"]) == access.can(role, "rollback")
+    at = AppTest.from_function(_report_script, default_timeout=60)
+    at.session_state["role"] = role
+    at.run()
+    assert not at.exception
+    downloads = [e for e in at.get("download_button")]
+    assert bool(downloads) == access.can(role, "download_rejected")
