@@ -216,6 +216,22 @@ class Store:
                     self._reaper.daemon = True
                     self._reaper.start()
 
+    def _abandon(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Roll back a failed write. After an I/O error (full disk, read-only file) DuckDB may refuse
+        the rollback too and invalidate the database object: then the shared connection is dropped, so
+        the next use reopens the file, whose last committed state is intact (write-ahead log)."""
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            log.warning("rollback after a failed write failed too (%s); reopening the store", exc)
+            with self._con_lock:
+                if self._con is not None:
+                    broken, self._con = self._con, None
+                    try:
+                        broken.close()
+                    except duckdb.Error:
+                        pass
+
     def _reap(self) -> None:
         with self._con_lock:
             self._reaper = None
@@ -337,6 +353,7 @@ class Store:
                         f" UNION ALL SELECT {', '.join('p.' + c for c in columns)} FROM {previous} p"  # noqa: S608
                         f" WHERE NOT EXISTS (SELECT 1 FROM incoming i WHERE {keymatch})"
                     )
+                log.info("committing %s version %s (%s)", dataset, version, mode)
                 con.execute(f"CREATE TABLE {name} AS {select}")
                 row_count = con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]  # noqa: S608
                 content = _content_hash(con, name, columns, keys)
@@ -354,7 +371,7 @@ class Store:
                                         f"{mode}; {provenance.source}; {row_count} rows", "ok"])
                 con.execute("COMMIT")
             except Exception as exc:
-                con.execute("ROLLBACK")
+                self._abandon(con)
                 if isinstance(exc, StoreError):
                     raise
                 raise StoreError(
@@ -364,7 +381,10 @@ class Store:
                          "folder is writable, then try again.",
                 ) from exc
             finally:
-                con.unregister("incoming")
+                try:
+                    con.unregister("incoming")
+                except duckdb.Error:
+                    pass  # the connection died with the failed commit
         log.info("committed %s version %s (%s rows, %s)", dataset, version, row_count, mode)
         return int(version)
 
@@ -713,7 +733,7 @@ class Store:
                     con.execute(sql, list(params))
                 con.execute("COMMIT")
             except Exception as exc:
-                con.execute("ROLLBACK")
+                self._abandon(con)
                 raise StoreError(
                     "Change not saved; nothing was changed",
                     str(exc).splitlines()[0],
@@ -724,6 +744,33 @@ class Store:
         self.initialise()
         with self.connect() as con:
             return con.execute(sql, list(params)).fetchall()
+
+    def verify(self) -> list[str]:
+        """Problems found when every stored version is checked against its catalog entry: its table
+        exists, holds ``row_count`` rows and has the recorded content hash; every active pointer names
+        a stored version. Empty when the store is consistent (after a crash, say)."""
+        self.initialise()
+        problems = []
+        with self.connect() as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            versions = con.execute("SELECT dataset, version, table_name, row_count, content_hash "
+                                   "FROM dataset_versions ORDER BY dataset, version").fetchall()
+            for dataset, version, table, rows, content in versions:
+                if table not in tables:
+                    problems.append(f"{dataset} v{version}: table {table} is missing")
+                    continue
+                count = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - catalog name
+                if count != rows:
+                    problems.append(f"{dataset} v{version}: {count} rows, catalog says {rows}")
+                elif _content_hash(con, table, STORED_COLUMNS[dataset], schema.KEYS[dataset]) != content:
+                    problems.append(f"{dataset} v{version}: content differs from the recorded hash")
+            stored = {(d, v) for d, v, *_ in versions}
+            for dataset, version in con.execute("SELECT dataset, version FROM active_versions").fetchall():
+                if (dataset, version) not in stored:
+                    problems.append(f"{dataset}: active version {version} does not exist")
+            orphans = {t for t in tables if t.rsplit("_v", 1)[0] in schema.DATASETS} - {v[2] for v in versions}
+            problems += [f"table {t} belongs to no version" for t in sorted(orphans)]
+        return problems
 
     def audit(self, actor: str, role: str, action: str, target: str = "", detail: str = "",
               outcome: str = "ok", at: datetime | None = None) -> None:
