@@ -755,12 +755,12 @@ def public_view() -> bool:
     return bool(st.session_state.get(_PUBLIC_KEY, True))
 
 
-def navigation_menu(pages: Sequence, titles: dict[str, str]) -> None:
+def navigation_menu(pages: Sequence) -> None:
     """The sidebar's page links: only the pages this role may open (st.navigation itself is hidden so
     that a shared link to a staff page can ask for sign-in instead of silently landing elsewhere)."""
     with st.sidebar:
         for page in pages:
-            st.page_link(page, label=titles.get(page.url_path, page.title), icon=page.icon)
+            st.page_link(page, label=page.title, icon=page.icon)
 
 
 def view_toggle(role: str, default_public: bool) -> bool:
