@@ -192,9 +192,9 @@ def test_idle_connection_is_released_for_other_processes(tmp_path):
     path = tmp_path / "idle.duckdb"
     store = Store(path, idle_close=0.2)
     store.initialise()
-    assert store._con is not None  # kept open while busy
+    assert store.dialect._con is not None  # kept open while busy
     time.sleep(0.6)
-    assert store._con is None  # released after being idle
+    assert store.dialect._con is None  # released after being idle
     other = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"],
                            timeout=60)
     assert other.returncode == 0
