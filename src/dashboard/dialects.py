@@ -152,7 +152,7 @@ class DuckDB:
     def create_table(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
         con.register("_incoming_frame", frame)
         try:
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming_frame")
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming_frame")  # noqa: S608 - name from the store
         finally:
             con.unregister("_incoming_frame")
 
