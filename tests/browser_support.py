@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -89,15 +90,12 @@ class App:
         return _log_tail(self.log_path, lines)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """The app started as the README says (`make run PORT=...`) on a free port, with its own store."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("app") / "make-run.log"
-    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("store"))}
+@contextmanager
+def running_app(command: list[str], port: int, env: dict[str, str], log_path: Path) -> Iterator[App]:
+    """Start the app with ``command`` (serving on ``port``), wait until it answers, stop it on exit."""
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
-            ["make", "run", f"PORT={port}"],
+            command,
             cwd=REPO_ROOT,
             env=env,
             start_new_session=True,
@@ -106,11 +104,12 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
+    shown = " ".join(command[:3])
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _healthy(f"{base}/_stcore/health"):
             if proc.poll() is not None:
-                pytest.fail(f"`make run` exited with {proc.returncode} before the app answered.\n"
+                pytest.fail(f"`{shown}` exited with {proc.returncode} before the app answered.\n"
                             f"Log tail ({log_path}):\n{_log_tail(log_path)}")
             if time.monotonic() > deadline:
                 pytest.fail(f"The app did not answer {base}/_stcore/health within {STARTUP_TIMEOUT_S} s.\n"
@@ -131,6 +130,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             except ProcessLookupError:
                 pass
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The app started as the README says (`make run PORT=...`) on a free port, with its own store."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("app") / "make-run.log"
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("store"))}
+    with running_app(["make", "run", f"PORT={port}"], port, env, log_path) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
@@ -228,8 +237,9 @@ class Session:
         assert script_errors == [], "errors in the browser console"
 
 
-@pytest.fixture
-def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[Session]:
+@contextmanager
+def browser_session(browser, app: App, screenshot_dir: Path, name: str) -> Iterator[Session]:
+    """A new browser context (own cookies) on ``app``, recording its traffic; screenshot ``name``-end.png."""
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     traffic = Traffic()
 
@@ -270,13 +280,19 @@ def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequ
     finally:
         # The state the test ended in (passed or not), for looking at afterwards.
         try:
-            page.screenshot(path=str(screenshot_dir / f"{request.node.name}-end.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir / f"{name}-end.png"), full_page=True)
         except PlaywrightError:
             pass
         print(f"screenshots in {screenshot_dir}")
         if traffic.console_errors:
             print("console errors:\n" + "\n".join(traffic.console_errors))
         context.close()
+
+
+@pytest.fixture
+def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[Session]:
+    with browser_session(browser, app, screenshot_dir, request.node.name) as opened:
+        yield opened
 
 
 def map_frame(session: Session) -> FrameLocator:

@@ -17,10 +17,13 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+MISSING = "PostgreSQL is missing: install it with `apt-get install -y postgresql` (`make test` does it)."
 
 
 def _bin_dir() -> Path | None:
@@ -55,14 +58,16 @@ class PgServer:
         return self.url(name)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+class ClusterError(RuntimeError):
+    pass
+
+
+@contextmanager
+def throwaway_cluster() -> Iterator[PgServer]:
+    """Start a new PostgreSQL cluster in a temporary folder; stop it and delete the folder on exit."""
     bin_dir = _bin_dir()
     if bin_dir is None:
-        message = "PostgreSQL is missing: install it with `apt-get install -y postgresql` (`make test` does it)."
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        raise FileNotFoundError(MISSING)
     folder = Path(tempfile.mkdtemp(prefix="dashboard-pg-"))  # /tmp, not pytest's root-only tmp tree
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -77,20 +82,34 @@ def pg_server() -> Iterator[PgServer]:
                               stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-            pytest.fail(f"{' '.join(args[:2])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{tail}")
+            raise ClusterError(f"{' '.join(args[:2])} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}\n{tail}")
 
-    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "dashboard", "--auth=trust", "-E", "UTF8",
-        "--no-sync", "--no-instructions")
-    # Durability is not under test here (commit atomicity is, and that holds with fsync off).
-    options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
     try:
+        run(str(bin_dir / "initdb"), "-D", str(data), "-U", "dashboard", "--auth=trust", "-E", "UTF8",
+            "--no-sync", "--no-instructions")
+        # Durability is not under test here (commit atomicity is, and that holds with fsync off).
+        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start")
         yield PgServer(port, folder)
     finally:
-        subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                           capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    if _bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(MISSING)
+        pytest.skip(MISSING)
+    try:
+        with throwaway_cluster() as server:
+            yield server
+    except ClusterError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

@@ -272,6 +272,12 @@ def _series(values: Sequence[Any], oid: int) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
+# Per-session settings for the aggregate queries: at the server default work_mem (4 MB) the weekly
+# GROUPING SETS query sorted on disk and took 15.7 s on the sample instead of 2.1 s; JIT compilation
+# added 40-50 ms to queries that run in a few ms.
+SESSION_OPTIONS = "-c work_mem=64MB -c jit=off"
+
+
 class PostgreSQL:
     """A PostgreSQL database named by a URL; every app replica and CLI run connects to the same one."""
 
@@ -297,7 +303,7 @@ class PostgreSQL:
         try:
             # A short statement-level lock wait turns a long-running writer into a clear "busy" error.
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10,
-                                   options=f"-c lock_timeout={int(self.lock_timeout * 1000)}")
+                                   options=f"-c lock_timeout={int(self.lock_timeout * 1000)} {SESSION_OPTIONS}")
         except psycopg.Error as exc:
             raise StoreError(
                 "Database cannot be reached",
