@@ -110,3 +110,15 @@ def test_rejected_csv_is_defused(data_dir, tmp_path):
     result = cli(data_dir, "ingest", str(path), "--kind", "incidents", "--dry-run", "--rejected-csv", str(out))
     assert result.returncode == 0
     assert "'=1+1" in out.read_text()
+
+
+def test_status_on_postgresql_names_the_database_without_its_password(pg_server, tmp_path):
+    url = pg_server.new_database().replace("dashboard@", "dashboard:s3cret@")
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path), "DASHBOARD_DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "dashboard", "status", "--json"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["store"] == url.replace("s3cret", "***") and "s3cret" not in done.stdout
+    assert {d["dataset"]: d["version"] for d in out["datasets"]}["incidents"] is None
+    assert not list(tmp_path.iterdir())  # nothing written to the data folder: the store is the server
