@@ -13,20 +13,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import (
-    LOAD_TIMEOUT_MS,
-    REPO_ROOT,
-    App,
-    Session,
-    _free_port,
-    browser_session,
-    running_app,
-)
+from tests.browser_support import LOAD_TIMEOUT_MS, REPO_ROOT, App, Session, browser_session, serve
 
 pytestmark = pytest.mark.browser
 
@@ -46,19 +37,16 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def replicas(pg_server, tmp_path_factory) -> Iterator[tuple[App, App, dict[str, str]]]:
     """The sample seeded once into a new database with `python -m dashboard prepare`, then two
-    `streamlit run app.py` processes on it, each with its own (otherwise empty) data folder."""
+    `streamlit run app.py` processes on it, each with its own data folder (which holds no store)."""
     url = pg_server.new_database()
     env = {**os.environ, "DASHBOARD_DATABASE_URL": url, "DASHBOARD_LOG_LEVEL": "WARNING",
            "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("cli-data"))}
     cli(env, "prepare")
-    streamlit = str(Path(sys.executable).with_name("streamlit"))
-    ports = [_free_port(), _free_port()]
+    shared = {"DASHBOARD_DATABASE_URL": url, "DASHBOARD_LOG_LEVEL": "WARNING"}
     logs = tmp_path_factory.mktemp("replicas")
     with (
-        running_app([streamlit, "run", "app.py", "--server.port", str(ports[0])], ports[0],
-                    {**env, "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("replica-a"))}, logs / "a.log") as a,
-        running_app([streamlit, "run", "app.py", "--server.port", str(ports[1])], ports[1],
-                    {**env, "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("replica-b"))}, logs / "b.log") as b,
+        serve(tmp_path_factory.mktemp("replica-a"), logs / "a.log", shared, via_make=False) as a,
+        serve(tmp_path_factory.mktemp("replica-b"), logs / "b.log", shared, via_make=False) as b,
     ):
         yield a, b, env
 

@@ -1,4 +1,6 @@
-"""store: versioned commits, append de-duplication, rollback, atomicity, busy handling, SQL aggregates."""
+"""store: versioned commits, append de-duplication, rollback, atomicity, busy handling, SQL aggregates;
+every store test runs on DuckDB and on PostgreSQL (the `store` and `sample_store` fixtures), and both
+backends must return identical frames."""
 
 from __future__ import annotations
 
