@@ -167,6 +167,35 @@ def test_postgresql_busy_tables_wait_then_say_so(pg_server):
         assert "DASHBOARD_LOCK_TIMEOUT" in info.value.hint
 
 
+def test_postgresql_commits_from_two_replicas_at_once_take_turns(pg_server):
+    """Replicas and the CLI may commit at the same moment: each gets its own version number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = pg_server.new_database()
+    stores = [Store(url) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        versions = list(pool.map(lambda s: s.commit("incidents", three_incidents(), P), stores))
+    assert sorted(versions) == [1, 2, 3]
+    assert stores[0].versions("incidents")["row_count"].tolist() == [3, 3, 3]
+
+
+def test_postgresql_lost_connection_is_a_clear_error_then_recovers(pg_server):
+    import psycopg
+
+    url = pg_server.new_database()
+    store = Store(url)
+    store.initialise()
+    with store.connect() as con:
+        pid = con.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(url, autocommit=True) as admin:  # the idle pooled connection is cut, as by a restart
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits until it has gone
+    with pytest.raises(StoreError, match="connection lost") as info:
+        store.active_versions()
+    assert "DASHBOARD_DATABASE_URL" in info.value.hint
+    assert store.active_versions() == {}  # the broken connection was dropped; a new one works
+    store.close()
+
+
 def test_unreachable_database_gives_clear_error(pg_server):
     url = pg_server.url("no_such_database")
     with pytest.raises(StoreError) as info:

@@ -238,6 +238,15 @@ class PgConnection:
                 message=f"Another session has held the store's tables for over {self.lock_timeout:.0f} s.",
                 hint="Wait for the running ingest to finish, or raise DASHBOARD_LOCK_TIMEOUT.",
             ) from exc
+        except psycopg.OperationalError as exc:
+            if not self.raw.broken:
+                raise
+            # The server restarted or the network dropped: this connection is discarded on release and
+            # the next call opens a new one.
+            raise StoreError("Database connection lost", str(exc).strip().splitlines()[0] if str(exc).strip() else
+                             type(exc).__name__,
+                             hint="Reload the page to try again; if it persists, check that the PostgreSQL "
+                                  "server named by DASHBOARD_DATABASE_URL is up.") from exc
         return self
 
     def fetchone(self) -> tuple | None:
