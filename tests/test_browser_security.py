@@ -14,11 +14,11 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard import access
-from tests.browser_support import LOAD_TIMEOUT_MS, MAP_IFRAME, REPO_ROOT, STAFF_PASSWORD, App, Session, serve
+from tests.browser_support import LOAD_TIMEOUT_MS, MAP_IFRAME, STAFF_PASSWORD, App, Session, serve
 from tests.fixtures import hostile
 
 pytestmark = pytest.mark.browser
-HOVERS = 16  # payloads cycle every 8 areas: two rounds of them
+HOVERS = 2 * len(hostile.PAYLOADS)  # area names cycle through the payloads: two rounds of them
 
 TRACES = """() => {
   const found = [];
@@ -30,10 +30,9 @@ TRACES = """() => {
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+def app(hostile_data_dir) -> Iterator[App]:
     """Overrides the shared app for this module: the app on the hostile store."""
-    data_dir = tmp_path_factory.mktemp("hostile_store")
-    hostile.build_store(data_dir, REPO_ROOT / "data" / "sample")
+    data_dir = hostile_data_dir
     with serve(data_dir, data_dir / "streamlit.log", {"DASHBOARD_LOG_LEVEL": "WARNING"}, via_make=False) as running:
         yield running
 

@@ -10,6 +10,7 @@ keeps every rule about versions; this module must not know about datasets or imp
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import threading
@@ -27,6 +28,8 @@ import pyarrow.csv as pacsv
 
 from dashboard.errors import StoreBusyError, StoreError
 
+log = logging.getLogger(__name__)
+
 
 class Dialect(Protocol):
     name: str
@@ -34,6 +37,7 @@ class Dialect(Protocol):
     def connect(self) -> Any: ...  # a context manager yielding a connection with execute()/fetch*/df()
     def close(self) -> None: ...
     def describe(self) -> str: ...
+    def abandon(self, con: Any) -> None: ...
     def create_table(self, con: Any, name: str, frame: pd.DataFrame) -> None: ...
     def finish_table(self, con: Any, name: str, time_column: str | None) -> None: ...
     def lock_commits(self, con: Any) -> None: ...
@@ -149,12 +153,31 @@ class DuckDB:
         with self._con_lock:
             self._close_locked()
 
+    def abandon(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Roll back a failed write. After an I/O error (full disk, read-only file) DuckDB may refuse
+        the rollback too and invalidate the database object: then the shared connection is dropped, so
+        the next use reopens the file, whose last committed state is intact (write-ahead log)."""
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            log.warning("rollback after a failed write failed too (%s); reopening the store", exc)
+            with self._con_lock:
+                if self._con is not None:
+                    broken, self._con = self._con, None
+                    try:
+                        broken.close()
+                    except duckdb.Error:
+                        pass
+
     def create_table(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
         con.register("_incoming_frame", frame)
         try:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming_frame")  # noqa: S608 - name from the store
         finally:
-            con.unregister("_incoming_frame")
+            try:
+                con.unregister("_incoming_frame")
+            except duckdb.Error:
+                pass  # the connection died with the failed commit
 
     def finish_table(self, con: duckdb.DuckDBPyConnection, name: str, time_column: str | None) -> None:
         """Nothing to do: DuckDB keeps min/max per row group, which is what a date-range scan needs."""
@@ -377,6 +400,15 @@ class PostgreSQL:
         if time_column:
             con.execute(f"CREATE INDEX {name}_time ON {name} USING brin ({time_column})")
         con.execute(f"ANALYZE {name}")
+
+    def abandon(self, con: PgConnection) -> None:
+        """Roll back a failed write; a connection that cannot is closed on release, not reused."""
+        import psycopg
+
+        try:
+            con.execute("ROLLBACK")
+        except (psycopg.Error, StoreError) as exc:
+            log.warning("rollback after a failed write failed too (%s); dropping the connection", exc)
 
     def lock_commits(self, con: PgConnection) -> None:
         # Replicas and CLI runs may commit at the same moment: one at a time picks the next version number.

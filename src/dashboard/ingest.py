@@ -1659,6 +1659,10 @@ def safe_csv_bytes(frame: pd.DataFrame) -> bytes:
 
     out = frame.copy()
     for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(object)
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(defuse)
+    # Headers come from uploaded files too.
+    out.columns = [defuse(str(c)) for c in out.columns]
     return out.to_csv(index=False).encode("utf-8")

@@ -169,6 +169,10 @@ class Store:
         """Release the database file or the idle server connections now (tests, CLI exit)."""
         self.dialect.close()
 
+    def _abandon(self, con: Any) -> None:
+        """Roll back a failed write; if the connection cannot even do that, it is dropped (dialects)."""
+        self.dialect.abandon(con)
+
     def initialise(self) -> None:
         """Create the catalog tables if this is a new store (once per Store object)."""
         if self._initialised:
@@ -267,6 +271,7 @@ class Store:
                 ).fetchall()[0][0]
                 # Every identifier below comes from schema constants and the catalog, never from input.
                 name = f"{dataset}_v{version}"
+                log.info("committing %s version %s (%s)", dataset, version, mode)
                 self.dialect.create_table(con, name, incoming)
                 if mode == "append" and previous:
                     keymatch = " AND ".join(f"n.{k} = p.{k}" for k in keys)
@@ -291,7 +296,7 @@ class Store:
                                         f"{mode}; {provenance.source}; {row_count} rows", "ok"])
                 con.execute("COMMIT")
             except Exception as exc:
-                con.execute("ROLLBACK")
+                self._abandon(con)
                 if isinstance(exc, StoreError):
                     raise
                 raise StoreError(
@@ -622,7 +627,7 @@ class Store:
                     con.execute(sql, list(params))
                 con.execute("COMMIT")
             except Exception as exc:
-                con.execute("ROLLBACK")
+                self._abandon(con)
                 raise StoreError(
                     "Change not saved; nothing was changed",
                     str(exc).splitlines()[0],
@@ -633,6 +638,34 @@ class Store:
         self.initialise()
         with self.connect() as con:
             return con.execute(sql, list(params)).fetchall()
+
+    def verify(self) -> list[str]:
+        """Problems found when every stored version is checked against its catalog entry: its table
+        exists, holds ``row_count`` rows and has the recorded content hash; every active pointer names
+        a stored version. Empty when the store is consistent (after a crash, say)."""
+        self.initialise()
+        problems = []
+        with self.connect() as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                                "WHERE table_schema = current_schema()").fetchall()}
+            versions = con.execute("SELECT dataset, version, table_name, row_count, content_hash "
+                                   "FROM dataset_versions ORDER BY dataset, version").fetchall()
+            for dataset, version, table, rows, content in versions:
+                if table not in tables:
+                    problems.append(f"{dataset} v{version}: table {table} is missing")
+                    continue
+                count = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - catalog name
+                if count != rows:
+                    problems.append(f"{dataset} v{version}: {count} rows, catalog says {rows}")
+                elif _content_hash(con, table, STORED_COLUMNS[dataset], schema.KEYS[dataset], self.dialect) != content:
+                    problems.append(f"{dataset} v{version}: content differs from the recorded hash")
+            stored = {(d, v) for d, v, *_ in versions}
+            for dataset, version in con.execute("SELECT dataset, version FROM active_versions").fetchall():
+                if (dataset, version) not in stored:
+                    problems.append(f"{dataset}: active version {version} does not exist")
+            orphans = {t for t in tables if t.rsplit("_v", 1)[0] in schema.DATASETS} - {v[2] for v in versions}
+            problems += [f"table {t} belongs to no version" for t in sorted(orphans)]
+        return problems
 
     def audit(self, actor: str, role: str, action: str, target: str = "", detail: str = "",
               outcome: str = "ok", at: datetime | None = None) -> None:
