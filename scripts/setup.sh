@@ -2,7 +2,7 @@
 # Set-up for a fresh machine of this kind (Debian, Python 3.11, PyPI + npm + Debian registries).
 # Idempotent: each step keeps a stamp of its inputs and is skipped when they have not changed.
 #   scripts/setup.sh            venv + Python packages + offline map assets
-#   scripts/setup.sh --browser  also Debian's chromium for the browser tests
+#   scripts/setup.sh --browser  also Debian's chromium and postgresql for the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,14 +30,21 @@ fi
 # draw on an air-gapped network. Kept out of git (see .gitignore).
 .venv/bin/python -m dashboard assets --quiet
 
-if [ "$want_browser" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian chromium for the browser tests"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "setup: chromium is missing and cannot be installed here (need root and apt-get)." >&2
-    echo "       Install it with: sudo apt-get install -y chromium" >&2
+# Test-only system packages: Debian's chromium for the browser tests, and PostgreSQL for the store
+# tests, which start a throw-away cluster of their own (the app itself needs no local server).
+if [ "$want_browser" = 1 ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing Debian ${missing[*]} for the tests"
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "setup: ${missing[*]} missing and cannot be installed here (need root and apt-get)." >&2
+      echo "       Install with: sudo apt-get install -y ${missing[*]}" >&2
+    fi
   fi
 fi
 exit 0

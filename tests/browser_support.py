@@ -269,8 +269,9 @@ class Session:
         assert script_errors == [], "errors in the browser console"
 
 
-@pytest.fixture
-def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[Session]:
+@contextmanager
+def browser_session(browser, app: App, screenshot_dir: Path, name: str) -> Iterator[Session]:
+    """A new browser context (own cookies) on ``app``, recording its traffic; screenshot ``name``-end.png."""
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
     traffic = Traffic()
 
@@ -311,13 +312,19 @@ def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequ
     finally:
         # The state the test ended in (passed or not), for looking at afterwards.
         try:
-            page.screenshot(path=str(screenshot_dir / f"{request.node.name}-end.png"), full_page=True)
+            page.screenshot(path=str(screenshot_dir / f"{name}-end.png"), full_page=True)
         except PlaywrightError:
             pass
         print(f"screenshots in {screenshot_dir}")
         if traffic.console_errors:
             print("console errors:\n" + "\n".join(traffic.console_errors))
         context.close()
+
+
+@pytest.fixture
+def session(browser, app: App, screenshot_dir: Path, request: pytest.FixtureRequest) -> Iterator[Session]:
+    with browser_session(browser, app, screenshot_dir, request.node.name) as opened:
+        yield opened
 
 
 def map_frame(session: Session) -> FrameLocator:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -11,16 +12,31 @@ import pytest
 from dashboard import config, sample
 from dashboard.store import Store
 
-# Browser fixtures (app started with `make run`, Chromium, request recording) for tests/test_browser*.py.
-pytest_plugins = ["tests.browser_support"]
+# Browser fixtures (app started with `make run`, Chromium, request recording) for tests/test_browser*.py,
+# and a throw-away PostgreSQL server for the store's second backend.
+pytest_plugins = ["tests.browser_support", "tests.pg_support"]
+
+# The store's backends: the embedded DuckDB file (default) and PostgreSQL (DASHBOARD_DATABASE_URL).
+BACKENDS = ("duckdb", "postgresql")
 
 REPO = config.REPO_ROOT
 SHARED_CHICAGO = REPO.parent / "shared" / "data" / "real" / "chicago"
 
 
+@pytest.fixture(params=BACKENDS)
+def store_target(request, tmp_path: Path) -> Path | str:
+    """Where a new empty store lives: a DuckDB file, or a fresh database on the test PostgreSQL server."""
+    if request.param == "duckdb":
+        return tmp_path / "t.duckdb"
+    return request.getfixturevalue("pg_server").new_database()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "t.duckdb", lock_timeout=2)
+def store(store_target) -> Iterator[Store]:
+    """An empty store, once on each backend."""
+    store = Store(store_target, lock_timeout=2)
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +51,22 @@ def sample_data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_store(sample_data_dir: Path) -> Store:
     return Store(sample_data_dir / "dashboard.duckdb")
+
+
+@pytest.fixture(scope="session")
+def pg_sample_store(pg_server) -> Store:
+    """The sample seeded into a database of the test PostgreSQL server once per session."""
+    store = Store(pg_server.new_database())
+    sample.seed_store(store, REPO / "data" / "sample")
+    return store
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_sample_store(request, sample_data_dir: Path) -> Store:
+    """The seeded sample store on each backend (test modules that check both alias it as sample_store)."""
+    if request.param == "duckdb":
+        return Store(sample_data_dir / "dashboard.duckdb")
+    return request.getfixturevalue("pg_sample_store")
 
 
 @pytest.fixture(scope="session")

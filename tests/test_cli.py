@@ -138,3 +138,15 @@ def test_users_commands_manage_accounts_without_secrets_in_argv_or_output(data_d
     changes = log[log["action"].str.startswith("user_")]
     assert set(changes["action"]) == {"user_add", "user_set_role", "user_remove"}
     assert changes["actor"].str.startswith("cli:").all() and len(changes) == 4
+
+
+def test_status_on_postgresql_names_the_database_without_its_password(pg_server, tmp_path):
+    url = pg_server.new_database().replace("dashboard@", "dashboard:s3cret@")
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path), "DASHBOARD_DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "dashboard", "status", "--json"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["store"] == url.replace("s3cret", "***") and "s3cret" not in done.stdout
+    assert {d["dataset"]: d["version"] for d in out["datasets"]}["incidents"] is None
+    assert not list(tmp_path.iterdir())  # nothing written to the data folder: the store is the server

@@ -170,7 +170,8 @@ def test_city_text_leaves_out_what_is_withheld():
     assert text == "City: 1,000 incidents (-2.0% vs a year earlier), 12.5 per 1,000 residents (areas with population)."
 
 
-def test_real_sample_table_equals_an_independent_pandas_count(sample_store):
+def test_real_sample_table_equals_an_independent_pandas_count(backend_sample_store):
+    sample_store = backend_sample_store  # on DuckDB and on PostgreSQL
     """The map's public numbers for 2017 equal counts computed from the raw parquet with pandas."""
     from dashboard import geo
 

@@ -1,4 +1,6 @@
-"""store: versioned commits, append de-duplication, rollback, atomicity, busy handling, SQL aggregates."""
+"""store: versioned commits, append de-duplication, rollback, atomicity, busy handling, SQL aggregates;
+every store test runs on DuckDB and on PostgreSQL (the `store` and `sample_store` fixtures), and both
+backends must return identical frames."""
 
 from __future__ import annotations
 
@@ -19,6 +21,12 @@ from dashboard.store import Provenance, Store
 from tests.conftest import REPO, incidents_frame
 
 P = Provenance(source="test")
+
+
+@pytest.fixture
+def sample_store(backend_sample_store: Store) -> Store:
+    """The seeded sample on each backend: every test here runs against DuckDB and PostgreSQL."""
+    return backend_sample_store
 
 
 def three_incidents():
@@ -92,10 +100,10 @@ def test_failure_inside_the_transaction_rolls_back(store: Store, monkeypatch):
         "table_name"].tolist()
 
 
-def test_killed_commits_leave_previous_or_new_version_complete(tmp_path):
+def test_killed_commits_leave_previous_or_new_version_complete(store_target):
     """SIGKILL a process in the middle of committing, several times; the store must always reopen with
     every listed version complete (row count and content hash as recorded)."""
-    path = tmp_path / "k.duckdb"
+    path = store_target
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
@@ -103,7 +111,8 @@ def test_killed_commits_leave_previous_or_new_version_complete(tmp_path):
         from dashboard import sample
         from pathlib import Path
         frame = sample.read_sample(Path({str(REPO / 'data' / 'sample')!r}), "incidents").head(150_000)
-        s = Store(Path({str(path)!r}), idle_close=0)
+        target = {str(path)!r}
+        s = Store(target if target.startswith("postgresql://") else Path(target), idle_close=0)
         print("ready", flush=True)
         while True:
             s.commit("incidents", frame, Provenance(source="loop"))
@@ -140,6 +149,109 @@ def test_busy_store_waits_then_says_so(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_postgresql_busy_tables_wait_then_say_so(pg_server):
+    """Another session holding the catalog (a long ingest, a migration) gives StoreBusyError after the
+    lock timeout, not an endless hang."""
+    import psycopg
+
+    url = pg_server.new_database()
+    Store(url).initialise()
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE active_versions IN ACCESS EXCLUSIVE MODE")
+        start = time.monotonic()
+        with pytest.raises(StoreBusyError) as info:
+            Store(url, lock_timeout=0.5).active_versions()
+        assert 0.4 < time.monotonic() - start < 5
+        assert "DASHBOARD_LOCK_TIMEOUT" in info.value.hint
+
+
+def test_postgresql_commits_from_two_replicas_at_once_take_turns(pg_server):
+    """Replicas and the CLI may commit at the same moment: each gets its own version number."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = pg_server.new_database()
+    stores = [Store(url) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        versions = list(pool.map(lambda s: s.commit("incidents", three_incidents(), P), stores))
+    assert sorted(versions) == [1, 2, 3]
+    assert stores[0].versions("incidents")["row_count"].tolist() == [3, 3, 3]
+
+
+def test_postgresql_lost_connection_is_a_clear_error_then_recovers(pg_server):
+    import psycopg
+
+    url = pg_server.new_database()
+    store = Store(url)
+    store.initialise()
+    with store.connect() as con:
+        pid = con.execute("SELECT pg_backend_pid()").fetchone()[0]
+    with psycopg.connect(url, autocommit=True) as admin:  # the idle pooled connection is cut, as by a restart
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])  # waits until it has gone
+    with pytest.raises(StoreError, match="connection lost") as info:
+        store.active_versions()
+    assert "DASHBOARD_DATABASE_URL" in info.value.hint
+    assert store.active_versions() == {}  # the broken connection was dropped; a new one works
+    store.close()
+
+
+def test_unreachable_database_gives_clear_error(pg_server):
+    url = pg_server.url("no_such_database")
+    with pytest.raises(StoreError) as info:
+        Store(url).active_versions()
+    assert info.value.title == "Database cannot be reached" and "no_such_database" in info.value.message
+    assert "DASHBOARD_DATABASE_URL" in info.value.hint
+    secret = Store(url.replace("dashboard@", "dashboard:s3cret@"))
+    assert "s3cret" not in secret.describe() and secret.describe().startswith("postgresql://dashboard:***@")
+
+
+def test_a_commit_is_seen_at_once_by_another_store_object(store_target):
+    """Two app replicas (two Store objects, as in two processes) on one store: the second one's version
+    token and counts change as soon as the first commits, with no waiting for a cache to expire."""
+    writer, reader = Store(store_target), Store(store_target)
+    writer.commit("incidents", three_incidents(), P)
+    token = reader.version_token()
+    assert reader.count_incidents([], date(2017, 1, 1), date(2017, 1, 31))["count"].tolist() == [3]
+    writer.commit("incidents", three_incidents().head(1), P)
+    assert reader.version_token() != token
+    assert reader.count_incidents([], date(2017, 1, 1), date(2017, 1, 31))["count"].tolist() == [1]
+    writer.close()
+    reader.close()
+
+
+def test_both_backends_return_identical_frames(sample_data_dir, pg_sample_store: Store):
+    """Pages get the same frames (values, column names and dtypes) whichever database holds the data."""
+    duck = Store(sample_data_dir / "dashboard.duckdb")
+    pg = pg_sample_store
+    start, end = date(2017, 6, 1), date(2017, 6, 28)
+
+    def us(frame):  # PostgreSQL keeps microseconds; DuckDB keeps the nanosecond columns pandera made
+        return frame.astype({c: "datetime64[us]" for c in frame.columns if str(frame[c].dtype).startswith("datetime")})
+
+    def same(call):
+        left, right = call(duck), call(pg)
+        assert len(left) > 0
+        pd.testing.assert_frame_equal(us(left), us(right))
+
+    same(lambda s: s.count_incidents(["community_area"], start, end))
+    same(lambda s: s.count_incidents(["week", "offense_group"], start, end, exclude_offenses=["STALKING"]))
+    same(lambda s: s.count_incidents(["hour", "dow"], start, end, area=("district", "8")))
+    same(lambda s: s.count_outreach(["week", "event_type"], start, end))
+    key = ["community_area", "district", "beat", "offense_group", "gun"]
+    same(lambda s: s.trend_window_counts([("now", start, end), ("before", date(2016, 6, 1), date(2016, 6, 28))])
+         .sort_values(key).reset_index(drop=True))
+    same(lambda s: s.weekly_area_counts(date(2017, 10, 1)).sort_values(["level", "area_id", "offense_group", "week"],
+                                                                        na_position="first").reset_index(drop=True))
+    same(lambda s: s.outreach_events(start, end).drop(columns="beats"))
+    same(lambda s: s.incident_points(start, end, ["violent"]))
+    same(lambda s: s.areas("district"))
+    same(lambda s: s.population("community_area"))
+    assert duck.date_bounds() == pg.date_bounds()
+    assert duck.offense_groups_present() == pg.offense_groups_present()
+    assert [{k: v for k, v in row.items() if k != "loaded_at"} for row in duck.status()] == [
+        {k: v for k, v in row.items() if k != "loaded_at"} for row in pg.status()]
+    duck.close()
 
 
 def test_unwritable_data_dir_gives_clear_error(tmp_path):
@@ -192,9 +304,9 @@ def test_idle_connection_is_released_for_other_processes(tmp_path):
     path = tmp_path / "idle.duckdb"
     store = Store(path, idle_close=0.2)
     store.initialise()
-    assert store._con is not None  # kept open while busy
+    assert store.dialect._con is not None  # kept open while busy
     time.sleep(0.6)
-    assert store._con is None  # released after being idle
+    assert store.dialect._con is None  # released after being idle
     other = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(path)!r}).close()"],
                            timeout=60)
     assert other.returncode == 0

@@ -22,7 +22,7 @@ log = logging.getLogger("dashboard")
 
 
 def _store(cfg: config.Config) -> Store:
-    return Store(cfg.store_path, lock_timeout=cfg.lock_timeout, idle_close=0)
+    return Store(cfg.store_target, lock_timeout=cfg.lock_timeout, idle_close=0)
 
 
 def _print(data: Any, as_json: bool) -> None:
@@ -37,11 +37,11 @@ def _print(data: Any, as_json: bool) -> None:
 
 def cmd_status(args, cfg) -> int:
     store = _store(cfg)
-    out = {"store": str(cfg.store_path), "datasets": store.status()}
+    out = {"store": store.describe(), "datasets": store.status()}
     if args.json:
         _print(out, True)
     else:
-        print(f"store: {cfg.store_path}")
+        print(f"store: {out['store']}")
         for row in out["datasets"]:
             print(f"{row['dataset']:<11} v{row['version'] or '-':<3} {row['rows']:>9,} rows  "
                   f"{(row['min_date'] or '')[:10]} .. {(row['max_date'] or '')[:10]}  "
@@ -148,7 +148,7 @@ def cmd_rollback(args, cfg) -> int:
 def cmd_prepare(args, cfg) -> int:
     store = _store(cfg)
     seeded = sample.seed_store(store, cfg.sample_dir)
-    print(f"store ready at {cfg.store_path}" + (f"; seeded {', '.join(seeded)} from the sample" if seeded else ""))
+    print(f"store ready at {store.describe()}" + (f"; seeded {', '.join(seeded)} from the sample" if seeded else ""))
     return 0
 
 

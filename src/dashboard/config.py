@@ -44,6 +44,14 @@ def _offense_list(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(part.strip().upper() for part in text.split(",") if part.strip()))
 
 
+def _database_url(text: str) -> str:
+    url = text.strip()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("use a postgresql://user:password@host:port/database URL, or leave it empty for the "
+                         "embedded store")
+    return url
+
+
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in {"1", "true", "yes", "on"}:
@@ -59,6 +67,13 @@ SETTINGS: tuple[Setting, ...] = (
         str(REPO_ROOT / "var"),
         "Folder that holds the embedded store (dashboard.duckdb). Created on first start.",
         Path,
+    ),
+    Setting(
+        "DASHBOARD_DATABASE_URL",
+        "",
+        "PostgreSQL database for the store (postgresql://user:password@host:port/database), shared by "
+        "several app replicas and the CLI. Empty: the embedded DuckDB file in DASHBOARD_DATA_DIR.",
+        _database_url,
     ),
     Setting(
         "DASHBOARD_SAMPLE_DIR",
@@ -172,6 +187,7 @@ def _role(text: str) -> str:
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
+    database_url: str
     sample_dir: Path
     tile_url: str
     tile_attribution: str
@@ -191,6 +207,11 @@ class Config:
     @property
     def store_path(self) -> Path:
         return self.data_dir / "dashboard.duckdb"
+
+    @property
+    def store_target(self) -> Path | str:
+        """What Store() opens: the PostgreSQL URL when one is set, else the embedded DuckDB file."""
+        return self.database_url or self.store_path
 
 
 def _field_name(setting: Setting) -> str:

@@ -49,10 +49,10 @@ def settings() -> config.Config:
 def store() -> Store:
     """The process-wide store; seeded from data/sample/ when it holds nothing yet."""
     cfg = _env_settings()
-    st_ = Store(cfg.store_path, lock_timeout=cfg.lock_timeout)
+    st_ = Store(cfg.store_target, lock_timeout=cfg.lock_timeout)
     if st_.is_empty():
         seeded = sample.seed_store(st_, cfg.sample_dir)
-        log.info("seeded empty store at %s with %s", cfg.store_path, seeded)
+        log.info("seeded empty store at %s with %s", st_.describe(), seeded)
     return st_
 
 

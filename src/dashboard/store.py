@@ -1,11 +1,12 @@
-"""The embedded store (DuckDB): versioned datasets, atomic commits, SQL aggregates.
+"""The store: versioned datasets, atomic commits, SQL aggregates, on DuckDB (embedded, the default) or
+PostgreSQL (DASHBOARD_DATABASE_URL).
 
 Each commit writes a complete new table for its dataset (``incidents_v3``) and moves the dataset's
 active pointer in the same transaction, so a failed or killed commit leaves the previous version
 active and intact, and a rollback is a pointer move. Pages receive small aggregated frames from the
 ``count_*`` functions here, never raw incident rows. Connections are short-lived so a CLI ingest can
-write while the app runs. SQL stays portable (date_trunc, extract, standard joins) for a later
-PostgreSQL backend. This module must not import Streamlit.
+write while the app runs. SQL here is portable (date_trunc, extract, GROUPING SETS, ``?`` placeholders);
+what differs between the databases lives in dialects.py. This module must not import Streamlit.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import atexit
 import hashlib
 import json
 import logging
-import os
 import threading
-import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,11 +24,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
-from dashboard import schema
-from dashboard.errors import DataMissingError, StoreBusyError, StoreError
+from dashboard import dialects, schema
+from dashboard.errors import DataMissingError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -143,123 +141,52 @@ def _close_all() -> None:
 
 
 class Store:
-    """One DuckDB file. Safe to share between threads: every call opens its own short connection."""
+    """One store: a DuckDB file (a path) or a PostgreSQL database (a ``postgresql://`` URL).
 
-    def __init__(self, path: Path, lock_timeout: float = 30.0, idle_close: float = 2.0) -> None:
-        self.path = Path(path)
+    Safe to share between threads: every call gets a connection (or cursor) of its own.
+    """
+
+    def __init__(self, path: Path | str, lock_timeout: float = 30.0, idle_close: float = 2.0) -> None:
+        self.dialect = dialects.for_target(path, lock_timeout=lock_timeout, idle_close=idle_close)
+        self.path = None if dialects.is_database_url(path) else Path(path)
         self.lock_timeout = lock_timeout
-        # Opening the file costs ~16 ms, a query on an open one ~1 ms: keep one connection while the
-        # app is busy, and let go of it (and of DuckDB's file lock) after ``idle_close`` seconds
-        # without use, so a CLI ingest in another process gets its turn.
-        self.idle_close = idle_close
         self._token_lock = threading.Lock()
-        self._token_cache: tuple[tuple[int, ...], str] | None = None
+        self._token_cache: tuple[tuple, str] | None = None
         self._initialised = False
-        self._con_lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._users = 0
-        self._last_used = 0.0
-        self._reaper: threading.Timer | None = None
         _OPEN_STORES.add(self)
 
-    # ------------------------------------------------------------------------------ connections
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(
-                "Data folder cannot be created",
-                f"{self.path.parent}: {exc.strerror}.",
-                hint="Set DASHBOARD_DATA_DIR to a folder this user may write to.",
-            ) from exc
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.02
-        while True:
-            try:
-                return duckdb.connect(str(self.path))
-            except duckdb.IOException as exc:
-                text = str(exc)
-                if "lock" in text.lower() and time.monotonic() < deadline:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.5)
-                    continue
-                if "lock" in text.lower():
-                    raise StoreBusyError(
-                        message=f"Another process has held {self.path.name} for over {self.lock_timeout:.0f} s.",
-                        hint="Wait for the running ingest to finish, or raise DASHBOARD_LOCK_TIMEOUT.",
-                    ) from exc
-                raise StoreError(
-                    "Data store cannot be opened",
-                    f"{self.path}: {text.splitlines()[0]}",
-                    hint="Check that DASHBOARD_DATA_DIR is writable and the disk is not full.",
-                ) from exc
+    def describe(self) -> str:
+        """Where the data lives: the DuckDB file, or the database URL without its password."""
+        return self.dialect.describe()
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor on the shared connection (each cursor has its own transactions)."""
-        with self._con_lock:
-            if self._con is None:
-                self._con = self._open()
-            self._users += 1
-            cursor = self._con.cursor()
-        try:
-            yield cursor
-        finally:
-            cursor.close()
-            with self._con_lock:
-                self._users -= 1
-                self._last_used = time.monotonic()
-                if self.idle_close <= 0:
-                    self._close_locked()
-                elif self._reaper is None:
-                    self._reaper = threading.Timer(self.idle_close, self._reap)
-                    self._reaper.daemon = True
-                    self._reaper.start()
-
-    def _abandon(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Roll back a failed write. After an I/O error (full disk, read-only file) DuckDB may refuse
-        the rollback too and invalidate the database object: then the shared connection is dropped, so
-        the next use reopens the file, whose last committed state is intact (write-ahead log)."""
-        try:
-            con.execute("ROLLBACK")
-        except duckdb.Error as exc:
-            log.warning("rollback after a failed write failed too (%s); reopening the store", exc)
-            with self._con_lock:
-                if self._con is not None:
-                    broken, self._con = self._con, None
-                    try:
-                        broken.close()
-                    except duckdb.Error:
-                        pass
-
-    def _reap(self) -> None:
-        with self._con_lock:
-            self._reaper = None
-            idle = time.monotonic() - self._last_used
-            if self._users == 0 and idle >= self.idle_close * 0.9:
-                self._close_locked()
-            elif self._con is not None:
-                self._reaper = threading.Timer(max(self.idle_close - idle, 0.05), self._reap)
-                self._reaper.daemon = True
-                self._reaper.start()
-
-    def _close_locked(self) -> None:
-        if self._con is not None and self._users == 0:
-            self._con.close()
-            self._con = None
+    def connect(self) -> Iterator[Any]:
+        """A connection with ``execute(sql, params)`` (``?`` placeholders), ``fetchone``, ``fetchall``, ``df``."""
+        with self.dialect.connect() as con:
+            yield con
 
     def close(self) -> None:
-        """Release the database file now (tests, CLI exit)."""
-        with self._con_lock:
-            self._close_locked()
+        """Release the database file or the idle server connections now (tests, CLI exit)."""
+        self.dialect.close()
+
+    def _abandon(self, con: Any) -> None:
+        """Roll back a failed write; if the connection cannot even do that, it is dropped (dialects)."""
+        self.dialect.abandon(con)
 
     def initialise(self) -> None:
         """Create the catalog tables if this is a new store (once per Store object)."""
         if self._initialised:
             return
         with self.connect() as con:
-            for ddl in CATALOG_DDL:
-                con.execute(ddl)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                self.dialect.lock_commits(con)  # two replicas starting at once create the catalog once
+                for ddl in CATALOG_DDL:
+                    con.execute(ddl)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
         self._initialised = True
 
     # --------------------------------------------------------------------------------- catalog
@@ -272,15 +199,13 @@ class Store:
     def version_token(self) -> str:
         """A short string that changes whenever any dataset's active version changes.
 
-        Cheap on the hot path: the catalog is re-read only when the database file or its WAL changed,
-        so a warm page rerun does not open the database just to learn nothing moved.
+        Cheap on the hot path: DuckDB's catalog is re-read only when the database file or its WAL
+        changed, so a warm page rerun does not open the database just to learn nothing moved. On
+        PostgreSQL another replica may have committed, so it is one small query every time.
         """
-        stamp = tuple(
-            v for p in (self.path, self.path.with_name(self.path.name + ".wal"))
-            for v in ((os.stat(p).st_mtime_ns, os.stat(p).st_size) if p.exists() else (0, 0))
-        )
+        stamp = self.dialect.token_stamp()
         with self._token_lock:
-            if self._token_cache and self._token_cache[0] == stamp:
+            if stamp is not None and self._token_cache and self._token_cache[0] == stamp:
                 return self._token_cache[1]
         token = ",".join(f"{d}:{v}" for d, v in self.active_versions().items()) or "empty"
         overrides = self.setting_overrides()
@@ -298,13 +223,13 @@ class Store:
                    (a.version IS NOT NULL) AS active
             FROM dataset_versions v
             LEFT JOIN active_versions a ON a.dataset = v.dataset AND a.version = v.version
-            WHERE (? IS NULL OR v.dataset = ?)
+            WHERE (CAST(? AS TEXT) IS NULL OR v.dataset = ?)
             ORDER BY v.dataset, v.version DESC
         """
         with self.connect() as con:
             return con.execute(sql, [dataset, dataset]).df()
 
-    def table(self, dataset: str, con: duckdb.DuckDBPyConnection | None = None) -> str | None:
+    def table(self, dataset: str, con: Any = None) -> str | None:
         """Name of the active table of ``dataset`` (None when it has no version yet)."""
         if con is None:
             with self.connect() as con2:
@@ -313,7 +238,7 @@ class Store:
             "SELECT v.table_name FROM active_versions a JOIN dataset_versions v "
             "ON v.dataset = a.dataset AND v.version = a.version WHERE a.dataset = ?",
             [dataset],
-        ).fetchall()  # all: an unfinished result would block a following con.sql() (duckdb 2.0)
+        ).fetchall()  # read to the end: DuckDB 2 refuses other work on a cursor with an unread result
         return rows[0][0] if rows else None
 
     def is_empty(self) -> bool:
@@ -337,26 +262,26 @@ class Store:
         keys = schema.KEYS[dataset]
         self.initialise()
         with self.connect() as con:
-            con.register("incoming", _as_arrow(incoming))
             try:
                 con.execute("BEGIN TRANSACTION")
+                self.dialect.lock_commits(con)
                 previous = self.table(dataset, con)
                 version = con.execute(
                     "SELECT COALESCE(MAX(version), 0) + 1 FROM dataset_versions WHERE dataset = ?", [dataset]
-                ).fetchone()[0]
+                ).fetchall()[0][0]
                 # Every identifier below comes from schema constants and the catalog, never from input.
                 name = f"{dataset}_v{version}"
-                select = f"SELECT {collist} FROM incoming"  # noqa: S608
-                if mode == "append" and previous:
-                    keymatch = " AND ".join(f"i.{k} = p.{k}" for k in keys)
-                    select += (
-                        f" UNION ALL SELECT {', '.join('p.' + c for c in columns)} FROM {previous} p"  # noqa: S608
-                        f" WHERE NOT EXISTS (SELECT 1 FROM incoming i WHERE {keymatch})"
-                    )
                 log.info("committing %s version %s (%s)", dataset, version, mode)
-                con.execute(f"CREATE TABLE {name} AS {select}")
+                self.dialect.create_table(con, name, incoming)
+                if mode == "append" and previous:
+                    keymatch = " AND ".join(f"n.{k} = p.{k}" for k in keys)
+                    con.execute(
+                        f"INSERT INTO {name} ({collist}) SELECT {', '.join('p.' + c for c in columns)} "  # noqa: S608
+                        f"FROM {previous} p WHERE NOT EXISTS (SELECT 1 FROM {name} n WHERE {keymatch})"
+                    )
+                self.dialect.finish_table(con, name, TIME_COLUMN.get(dataset))
                 row_count = con.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]  # noqa: S608
-                content = _content_hash(con, name, columns, keys)
+                content = _content_hash(con, name, columns, keys, self.dialect)
                 con.execute(
                     "INSERT INTO dataset_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [dataset, version, name, datetime.now(), mode, provenance.source, provenance.file_hash,
@@ -380,11 +305,6 @@ class Store:
                     hint="The previous version is still active. Check free disk space and that the data "
                          "folder is writable, then try again.",
                 ) from exc
-            finally:
-                try:
-                    con.unregister("incoming")
-                except duckdb.Error:
-                    pass  # the connection died with the failed commit
         log.info("committed %s version %s (%s rows, %s)", dataset, version, row_count, mode)
         return int(version)
 
@@ -398,6 +318,7 @@ class Store:
                 raise StoreError("No such version", f"{dataset} has no version {version}.",
                                  hint="Pick a version from the version list (python -m dashboard status).")
             con.execute("BEGIN TRANSACTION")
+            self.dialect.lock_commits(con)
             con.execute("DELETE FROM active_versions WHERE dataset = ?", [dataset])
             con.execute("INSERT INTO active_versions VALUES (?, ?)", [dataset, version])
             con.execute(AUDIT_SQL, [datetime.now(), actor, role, "rollback", f"{dataset} v{version}", "", "ok"])
@@ -708,7 +629,7 @@ class Store:
         )
         with self.connect() as con:
             table = self.table("incidents", con)
-            result = con.sql(sql.format(t=table)).to_arrow_table()
+            result = self.dialect.fetch_arrow(con, sql.format(t=table))
         return result.to_pandas(date_as_object=False)
 
     def survey_scores(self, level: str) -> pd.DataFrame:
@@ -752,7 +673,8 @@ class Store:
         self.initialise()
         problems = []
         with self.connect() as con:
-            tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                                "WHERE table_schema = current_schema()").fetchall()}
             versions = con.execute("SELECT dataset, version, table_name, row_count, content_hash "
                                    "FROM dataset_versions ORDER BY dataset, version").fetchall()
             for dataset, version, table, rows, content in versions:
@@ -762,7 +684,7 @@ class Store:
                 count = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608 - catalog name
                 if count != rows:
                     problems.append(f"{dataset} v{version}: {count} rows, catalog says {rows}")
-                elif _content_hash(con, table, STORED_COLUMNS[dataset], schema.KEYS[dataset]) != content:
+                elif _content_hash(con, table, STORED_COLUMNS[dataset], schema.KEYS[dataset], self.dialect) != content:
                     problems.append(f"{dataset} v{version}: content differs from the recorded hash")
             stored = {(d, v) for d, v, *_ in versions}
             for dataset, version in con.execute("SELECT dataset, version FROM active_versions").fetchall():
@@ -806,23 +728,12 @@ def _to_stored(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
     return out[list(STORED_COLUMNS[dataset])]
 
 
-def _as_arrow(frame: pd.DataFrame):
-    """The frame as an arrow table when it converts (text columns are arrow-backed already, so this
-    is nearly free): DuckDB inserts from arrow with about a fifth less CPU than from a pandas frame,
-    with the same column types. The frame itself when some column does not convert."""
-    import pyarrow as pa
-
-    try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return frame
-
-
-def _content_hash(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+def _content_hash(con: Any, table: str, columns: Sequence[str], keys: Sequence[str],
+                  dialect: dialects.Dialect) -> str:
     """Order-independent fingerprint of a table's content, to check a version is what was committed:
-    the sum over rows of the engine's hash of each row's typed values (position-sensitive, NULL-aware).
-    Hashing the typed columns directly, not a text rendering of them, is about 8x faster on 1M rows."""
-    row = con.execute(f"SELECT COUNT(*), SUM(hash({', '.join(columns)})) FROM {table}").fetchone()  # noqa: S608
+    the sum over rows of the engine's hash of each row's values (position-sensitive, NULL-aware; on
+    DuckDB of the typed values directly, about 8x faster on 1M rows than hashing a text rendering)."""
+    row = con.execute(f"SELECT COUNT(*), SUM({dialect.row_hash(columns)}) FROM {table}").fetchone()  # noqa: S608
     return hashlib.sha256(f"{row[0]}:{row[1]}".encode()).hexdigest()[:16]
 
 
