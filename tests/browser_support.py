@@ -86,12 +86,13 @@ STAFF_PASSWORD = "browser test passphrase"
 STAFF_ROLES = ("council", "command", "analyst", "admin")
 
 
-def _add_staff(data_dir: Path) -> None:
-    """One built-in user per staff role (`browser-<role>`), added before the app starts."""
+def _add_staff(target: Path | str) -> None:
+    """One built-in user per staff role (`browser-<role>`) in the store the app will use (a DuckDB file
+    or a PostgreSQL URL), added before the app starts."""
     from dashboard import auth
     from dashboard.store import Store
 
-    store = Store(data_dir / "dashboard.duckdb", idle_close=0)
+    store = Store(target, idle_close=0)
     for role in STAFF_ROLES:
         if not store.rows("SELECT 1 FROM users WHERE username = ?", [f"browser-{role}"]):
             auth.add_user(store, f"browser-{role}", role, STAFF_PASSWORD, actor="tests")
@@ -112,7 +113,7 @@ def serve(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = Non
           via_make: bool = True) -> Iterator[App]:
     """Run the app on a free port with its store in ``data_dir`` (staff users added first): as the
     README says (`make run PORT=...`), or straight with `streamlit run` on a store prepared already."""
-    _add_staff(data_dir)
+    _add_staff((extra_env or {}).get("DASHBOARD_DATABASE_URL") or data_dir / "dashboard.duckdb")
     port = _free_port()
     env = {**os.environ, "DASHBOARD_DATA_DIR": str(data_dir), **(extra_env or {})}
     command = (["make", "run", f"PORT={port}"] if via_make else
