@@ -13,10 +13,12 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -80,6 +82,21 @@ def _healthy(url: str) -> bool:
         return False
 
 
+STAFF_PASSWORD = "browser test passphrase"
+STAFF_ROLES = ("council", "command", "analyst", "admin")
+
+
+def _add_staff(data_dir: Path) -> None:
+    """One built-in user per staff role (`browser-<role>`), added before the app starts."""
+    from dashboard import auth
+    from dashboard.store import Store
+
+    store = Store(data_dir / "dashboard.duckdb", idle_close=0)
+    for role in STAFF_ROLES:
+        auth.add_user(store, f"browser-{role}", role, STAFF_PASSWORD, actor="tests")
+    store.close()
+
+
 @dataclass(frozen=True)
 class App:
     url: str
@@ -89,28 +106,25 @@ class App:
         return _log_tail(self.log_path, lines)
 
 
-@pytest.fixture(scope="session")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
-    """The app started as the README says (`make run PORT=...`) on a free port, with its own store."""
+@contextmanager
+def serve(data_dir: Path, log_path: Path, extra_env: dict[str, str] | None = None,
+          via_make: bool = True) -> Iterator[App]:
+    """Run the app on a free port with its store in ``data_dir`` (staff users added first): as the
+    README says (`make run PORT=...`), or straight with `streamlit run` on a store prepared already."""
+    _add_staff(data_dir)
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("app") / "make-run.log"
-    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path_factory.mktemp("store"))}
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data_dir), **(extra_env or {})}
+    command = (["make", "run", f"PORT={port}"] if via_make else
+               [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port)])
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            ["make", "run", f"PORT={port}"],
-            cwd=REPO_ROOT,
-            env=env,
-            start_new_session=True,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=log_file, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _healthy(f"{base}/_stcore/health"):
             if proc.poll() is not None:
-                pytest.fail(f"`make run` exited with {proc.returncode} before the app answered.\n"
+                pytest.fail(f"`{' '.join(command)}` exited with {proc.returncode} before the app answered.\n"
                             f"Log tail ({log_path}):\n{_log_tail(log_path)}")
             if time.monotonic() > deadline:
                 pytest.fail(f"The app did not answer {base}/_stcore/health within {STARTUP_TIMEOUT_S} s.\n"
@@ -131,6 +145,13 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
             except ProcessLookupError:
                 pass
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """The app started as the README says (`make run PORT=...`) on a free port, with its own store."""
+    with serve(tmp_path_factory.mktemp("store"), tmp_path_factory.mktemp("app") / "make-run.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")
@@ -181,12 +202,31 @@ class Session:
     app: App
     screenshot_dir: Path
 
-    def open(self, path: str, ready: str) -> None:
-        """Go to a page, wait until Streamlit has run it and `ready` (a selector) or an error box shows,
-        and fail at once, with the app's log, if it is an error box."""
+    def open(self, path: str, ready: str, role: str | None = None) -> None:
+        """Go to a page (signing in as the `browser-<role>` user first when a role is given), wait until
+        Streamlit has run it and `ready` (a selector) or an error box shows, and fail at once, with the
+        app's log, if it is an error box."""
         self.page.goto(self.app.url + path, wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
+        if role:
+            self.sign_in(f"browser-{role}", STAFF_PASSWORD)
         self.page.locator(f"{ready}, {ERROR_BOXES}").first.wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
         self.assert_no_error_box()
+        self.wait_for_run()
+
+    def sign_in(self, username: str, password: str) -> None:
+        """Through the sidebar form, as a person would; waits for the rerun that follows."""
+        page = self.page
+        # Typing while the first run is still drawing the sidebar can lose the text: wait for it.
+        expect(page.get_by_text("Staff sign-in")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
+        self.wait_for_run()
+        user = page.get_by_label("User name")
+        if not user.is_visible():
+            page.get_by_text("Staff sign-in").click()
+        user.fill(username)
+        user.press("Tab")
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_label("Password", exact=True).press("Enter")  # submits the form
+        expect(page.get_by_text(f"Signed in as {username}")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
         self.wait_for_run()
 
     def wait_for_run(self) -> None:

@@ -45,6 +45,23 @@ def app_env(sample_data_dir: Path, monkeypatch):
     return sample_data_dir
 
 
+STAFF_PASSWORD = "test passphrase for page tests"
+
+
+def staff_token(data_dir: Path, role: str) -> str:
+    """Sign in as a user of ``role`` in the store under ``data_dir`` (created on first use) through the
+    real sign-in path; returns the session token a browser session would hold."""
+    from dashboard import auth
+
+    store = Store(data_dir / "dashboard.duckdb")
+    name = f"test-{role}"
+    if not store.rows("SELECT 1 FROM users WHERE username = ?", [name]):
+        auth.add_user(store, name, role, STAFF_PASSWORD, actor="tests")
+    token = auth.sign_in(store, name, STAFF_PASSWORD, auth.Policy())[1]
+    store.close()
+    return token
+
+
 def incidents_frame(rows: list[dict]) -> pd.DataFrame:
     """A canonical incidents frame from a few hand-written rows (missing fields are empty)."""
     from dashboard import schema

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import LOAD_TIMEOUT_MS, Session
+from tests.browser_support import LOAD_TIMEOUT_MS, STAFF_PASSWORD, Session
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ IMPACT_TIMEOUT_MS = 3 * LOAD_TIMEOUT_MS
 
 
 def test_outreach_page_draws_and_switches_harm_measure(session: Session) -> None:
-    session.open("/outreach", ready=CHART)
+    session.open("/outreach", ready=CHART, role="command")
     page = session.page
     expect(page.get_by_role("heading", name="Outreach", level=1)).to_be_visible()
     expect(page.locator(".js-plotly-plot .main-svg path").first).to_be_attached(timeout=LOAD_TIMEOUT_MS)
@@ -41,6 +41,7 @@ def test_impact_page_draws_designs_and_event_study(session: Session) -> None:
     session.page.set_default_timeout(IMPACT_TIMEOUT_MS)
     session.page.goto(session.app.url + "/impact", wait_until="domcontentloaded", timeout=LOAD_TIMEOUT_MS)
     page = session.page
+    session.sign_in("browser-command", STAFF_PASSWORD)
     expect(page.get_by_text("95% interval", exact=False).first).to_be_visible(timeout=IMPACT_TIMEOUT_MS)
     session.assert_no_error_box()
     session.wait_for_run()

@@ -23,7 +23,7 @@ def selected_groups(session: Session) -> list[str]:
 
 
 def test_shared_link_reopens_the_view_and_widgets_write_the_url(session: Session) -> None:
-    session.open(LINK, ready=".stPlotlyChart")
+    session.open(LINK, ready=".stPlotlyChart", role="command")
     page = session.page
     expect(page.get_by_role("heading", name="Crime trends", level=1)).to_be_visible()
 
@@ -60,7 +60,7 @@ def test_shared_link_reopens_the_view_and_widgets_write_the_url(session: Session
 
 
 def test_bad_link_values_fall_back_with_a_message(session: Session) -> None:
-    session.open("/trends?anchor=not-a-date&window=28d", ready=".stPlotlyChart")
+    session.open("/trends?anchor=not-a-date&window=28d", ready=".stPlotlyChart", role="command")
     page = session.page
     expect(page.get_by_text("Ignored anchor='not-a-date' from the link")).to_be_visible()
     expect(page).to_have_url(re.compile(r"anchor=2017-12-31"), timeout=LOAD_TIMEOUT_MS)

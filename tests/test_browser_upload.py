@@ -10,26 +10,15 @@ Its own app instance (own DASHBOARD_DATA_DIR) keeps the shared browser app's sto
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser_support import (
-    LOAD_TIMEOUT_MS,
-    MAP_IFRAME,
-    REPO_ROOT,
-    STARTUP_TIMEOUT_S,
-    App,
-    Session,
-    _free_port,
-    _healthy,
-)
+from tests.browser_support import LOAD_TIMEOUT_MS, MAP_IFRAME, REPO_ROOT, App, Session, serve
 from tests.fixtures import city_formats
 
 pytestmark = pytest.mark.browser
@@ -39,27 +28,11 @@ pytestmark = pytest.mark.browser
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """Overrides the shared app for this module: the same app on a store of its own."""
     data_dir = tmp_path_factory.mktemp("upload_store")
-    log_path = data_dir / "streamlit.log"
-    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data_dir), "DASHBOARD_LOG_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "-m", "dashboard", "prepare"], cwd=REPO_ROOT, env=env, check=True,
-                   capture_output=True, timeout=300)
-    port = _free_port()
-    with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "streamlit"), "run", "app.py", "--server.port", str(port)],
-            cwd=REPO_ROOT, env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log_file,
-            stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(f"{base}/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the upload test app did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield App(base, log_path)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
+    env = {"DASHBOARD_LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "dashboard", "prepare"], cwd=REPO_ROOT, env={**os.environ, **env,
+                   "DASHBOARD_DATA_DIR": str(data_dir)}, check=True, capture_output=True, timeout=300)
+    with serve(data_dir, data_dir / "streamlit.log", env, via_make=False) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +45,7 @@ def lapd_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_upload_map_validate_commit_and_roll_back(session: Session, lapd_file: Path) -> None:
-    session.open("/upload", ready='[data-testid="stFileUploader"]')
+    session.open("/upload", ready='[data-testid="stFileUploader"]', role="analyst")
     page = session.page
     page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(str(lapd_file))
     expect(page.get_by_text("Choose the column for: Offense (type)")).to_be_visible(timeout=LOAD_TIMEOUT_MS)
@@ -100,9 +73,7 @@ def test_upload_map_validate_commit_and_roll_back(session: Session, lapd_file: P
     expect(kpis.filter(has_text="Rejected")).to_contain_text("0")
     expect(page.locator(".stPlotlyChart")).to_have_count(1)  # the weekly preview
 
-    page.get_by_label("Your name (recorded with the version)").fill("Test Analyst")
-    page.get_by_label("Your name (recorded with the version)").press("Enter")
-    session.wait_for_run()
+    expect(page.get_by_text("in the audit log as browser-analyst")).to_be_visible()
     page.get_by_text("Replace the dataset").click()
     session.wait_for_run()
     page.get_by_role("button", name="Commit").click()

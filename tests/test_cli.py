@@ -110,3 +110,31 @@ def test_rejected_csv_is_defused(data_dir, tmp_path):
     result = cli(data_dir, "ingest", str(path), "--kind", "incidents", "--dry-run", "--rejected-csv", str(out))
     assert result.returncode == 0
     assert "'=1+1" in out.read_text()
+
+
+def test_users_commands_manage_accounts_without_secrets_in_argv_or_output(data_dir):
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(data_dir)}
+
+    def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dashboard", "users", *args], input=stdin, capture_output=True,
+                              text=True, env=env, timeout=120)
+
+    added = users("add", "Ana", "--role", "analyst", "--password-stdin", stdin="a long enough passphrase\n")
+    assert added.returncode == 0, added.stderr
+    assert users("add", "chief@city.gov", "--role", "command", "--oidc").returncode == 0
+    short = users("add", "bob", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "at least 12" in short.stderr and "Traceback" not in short.stderr
+    assert users("set-role", "ana", "--role", "admin").returncode == 0
+    listed = json.loads(users("list", "--json").stdout)
+    assert {(u["username"], u["role"], u["sign_in"]) for u in listed} == {
+        ("ana", "admin", "password"), ("chief@city.gov", "command", "OpenID Connect")}
+    assert "passphrase" not in json.dumps(listed) and "scrypt" not in json.dumps(listed)
+    missing = users("remove", "nobody")
+    assert missing.returncode == 2 and "no user 'nobody'" in missing.stderr
+    assert users("remove", "ana").returncode == 0
+    from dashboard.store import Store
+
+    log = Store(data_dir / "dashboard.duckdb").audit_log()
+    changes = log[log["action"].str.startswith("user_")]
+    assert set(changes["action"]) == {"user_add", "user_set_role", "user_remove"}
+    assert changes["actor"].str.startswith("cli:").all() and len(changes) == 4

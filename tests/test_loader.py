@@ -16,11 +16,11 @@ from tests.conftest import incidents_frame
 def fresh_loader(tmp_path, monkeypatch):
     monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("DASHBOARD_SAMPLE_DIR", str(tmp_path / "no-sample"))
-    for fn in (loader.settings, loader.store):
-        fn.clear()
+    for fn in (loader.clear_settings, loader.store.clear):
+        fn()
     yield Store(tmp_path / "dashboard.duckdb")
-    for fn in (loader.settings, loader.store):
-        fn.clear()
+    for fn in (loader.clear_settings, loader.store.clear):
+        fn()
 
 
 def rows(n: int):
@@ -41,7 +41,7 @@ def test_new_commit_is_seen_without_clearing_caches(fresh_loader, tmp_path):
 
 def test_store_is_seeded_from_the_sample_on_first_use(tmp_path, monkeypatch, sample_data_dir):
     monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path))
-    loader.settings.clear()
+    loader.clear_settings()
     loader.store.clear()
     try:
         assert {s["dataset"] for s in loader.status() if s["version"]} == {"incidents", "outreach", "areas",
@@ -49,7 +49,7 @@ def test_store_is_seeded_from_the_sample_on_first_use(tmp_path, monkeypatch, sam
         assert len(loader.areas("community_area")) == 77
         assert loader.population("beat").empty  # no beat population in the sample
     finally:
-        loader.settings.clear()
+        loader.clear_settings()
         loader.store.clear()
 
 
@@ -93,8 +93,8 @@ def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
 def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
     from dashboard import metrics
 
-    for fn in (loader.settings, loader.store):
-        fn.clear()
+    for fn in (loader.clear_settings, loader.store.clear):
+        fn()
     try:
         anchor = date(2017, 6, 14)
         first, last = loader.date_bounds()
@@ -110,5 +110,5 @@ def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
         assert len(loader.harm_weights()) == len(metrics.schema.OFFENSE_GROUPS)
         assert list(loader.harm_weights_table().columns) == ["offense_group", "weight", "basis"]
     finally:
-        for fn in (loader.settings, loader.store):
-            fn.clear()
+        for fn in (loader.clear_settings, loader.store.clear):
+            fn()

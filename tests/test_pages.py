@@ -4,23 +4,28 @@ exception; the error boundary shows one error element, never a traceback."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import offline
-from tests.conftest import REPO
+from dashboard import access, offline
+from tests.conftest import REPO, staff_token
 
 PAGES = ["views/overview.py", "views/map.py", "views/data.py", "views/trends.py", "views/compare.py",
-         "views/hotspots.py", "views/upload.py", "views/outreach.py", "views/impact.py"]
+         "views/hotspots.py", "views/upload.py", "views/outreach.py", "views/impact.py", "views/admin.py"]
 TIMEOUT = 120  # the first run in a session seeds caches from the store
 APP = REPO / "app.py"
 
 
-def run_app(page: str | None = None) -> AppTest:
+def run_app(page: str | None = None, role: str | None = None) -> AppTest:
+    """The app in a fresh session, signed in as ``role`` (through the real sign-in) or anonymous."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if role:
+        at.session_state["_session_token"] = staff_token(Path(os.environ["DASHBOARD_DATA_DIR"]), role)
     at.run()
     if page:
         at.switch_page(page)
@@ -44,7 +49,8 @@ def no_errors(at: AppTest) -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(app_env, page):
-    at = run_app(page)
+    least = access.PAGE_BY_NAME[Path(page).stem].least_role  # the least role that may open it
+    at = run_app(page, role=None if least == "public" else least)
     no_errors(at)
     assert at.title[0].value
 
@@ -61,13 +67,27 @@ def test_overview_kpis_and_group_filter(app_env):
 
 
 def test_overview_2017_numbers_match_the_store(app_env, sample_store):
+    from dashboard import config
+
+    def count(year: int, exclude=None) -> int:
+        return sample_store.count_incidents([], date(year, 1, 1), date(year, 12, 31),
+                                            exclude_offenses=exclude)["count"].iloc[0]
+
+    # anonymous: the public view, sensitive offenses left out
+    sensitive = list(config.load().sensitive_offenses)
     at = run_app("views/overview.py")
-    expected = sample_store.count_incidents([], date(2017, 1, 1), date(2017, 12, 31))["count"].iloc[0]
-    prior = sample_store.count_incidents([], date(2016, 1, 1), date(2016, 12, 31))["count"].iloc[0]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Incidents"] == f"{expected:,}"
-    assert metrics["Same period last year"] == f"{prior:,}"
+    assert metrics["Incidents"] == f"{count(2017, sensitive):,}"
+    assert metrics["Same period last year"] == f"{count(2016, sensitive):,}"
+    assert any("Public view" in c.value for c in at.caption)
+    # command staff who switch the public-safe view off: every incident
+    at = run_app("views/overview.py", role="command")
+    set_widget(at, "public_safe", False)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Incidents"] == f"{count(2017):,}" and count(2017) > count(2017, sensitive)
+    assert metrics["Same period last year"] == f"{count(2016):,}"
     assert any("interval" in md.value for md in at.markdown)
+    assert not any("Public view" in c.value for c in at.caption)
 
 
 def test_empty_group_selection_shows_friendly_empty_state(app_env):
@@ -120,7 +140,7 @@ def test_error_boundary_shows_one_error_and_no_traceback(app_env, monkeypatch, t
     from dashboard import loader
 
     loader.store.clear()
-    loader.settings.clear()
+    loader.clear_settings()
     try:
         at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
         at.run()
@@ -130,7 +150,7 @@ def test_error_boundary_shows_one_error_and_no_traceback(app_env, monkeypatch, t
         assert not at.code  # no traceback
     finally:
         loader.store.clear()
-        loader.settings.clear()
+        loader.clear_settings()
 
 
 # ------------------------------------------------------------------ crime trends (CompStat)
@@ -141,6 +161,7 @@ TRENDS = "views/trends.py"
 def run_trends(**params) -> AppTest:
     """The trends page opened from a link with these query parameters (a fresh session)."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.session_state["_session_token"] = staff_token(Path(os.environ["DASHBOARD_DATA_DIR"]), "command")
     at.query_params.update(params)
     at.run()
     at.switch_page(TRENDS)
@@ -291,16 +312,16 @@ def test_full_view_setting_shows_every_count_with_sensitive_offenses(app_env, mo
     from dashboard import loader
 
     monkeypatch.setenv("DASHBOARD_PUBLIC_VIEW", "false")
-    loader.settings.clear()
+    loader.clear_settings()
     try:
-        at = run_app("views/map.py")
+        at = run_app("views/map.py", role="command")
         no_errors(at)
         assert any("Full view" in c.value for c in at.caption)
         expected = raw_counts(2017, "community_area_id", exclude=())
         features = map_features(at)
         assert all(p["value_text"] == f"{expected.get(a, 0):,}" for a, p in features.items())
     finally:
-        loader.settings.clear()
+        loader.clear_settings()
 
 
 def test_compare_page_shows_two_areas_side_by_side(app_env):
@@ -340,9 +361,9 @@ def test_upload_page_maps_validates_commits_and_rolls_back(app_env, monkeypatch,
 
     monkeypatch.setenv("DASHBOARD_DATA_DIR", str(tmp_path))
     loader.store.clear()
-    loader.settings.clear()
+    loader.clear_settings()
     try:
-        at = run_app("views/upload.py")
+        at = run_app("views/upload.py", role="analyst")
         data = city_formats.to_csv_bytes(city_formats.boston_format(city_formats.chicago_rows(400, seed=7)))
         at.file_uploader(key="upload_file").set_value(("boston.csv", data, "text/csv")).run()
         no_errors(at)
@@ -351,12 +372,11 @@ def test_upload_page_maps_validates_commits_and_rolls_back(app_env, monkeypatch,
         assert fields.loc["occurred_at", "column"] == "OCCURRED_ON_DATE"
         kpis = {m.label: m.value for m in at.metric}
         assert kpis["Rows in the file"] == "400" and kpis["Would be stored"] == "400"
-        at.text_input(key="upload_author").input("Ana Analyst").run()
         at.radio(key="upload_mode").set_value("replace").run()
         at.button(key="upload_commit").click().run()
         no_errors(at)
         assert any("now hold 400 rows" in i.value for i in at.info)
-        assert any("v2** · active · 400 rows" in md.value and "Ana Analyst" in md.value for md in at.markdown)
+        assert any("v2** · active · 400 rows" in md.value and "test-analyst" in md.value for md in at.markdown)
         at.button(key="versions_incidents_1").click().run()
         assert any("version 1 is active again" in i.value for i in at.info)
         assert loader.store().versions("incidents").query("active")["version"].tolist() == [1]
@@ -368,7 +388,7 @@ def test_upload_page_maps_validates_commits_and_rolls_back(app_env, monkeypatch,
         assert any("How to fix it" in i.value for i in at.info)
     finally:
         loader.store.clear()
-        loader.settings.clear()
+        loader.clear_settings()
 
 
 def test_map_find_by_name_opens_the_panel_with_outreach_and_brief(app_env):
@@ -389,7 +409,7 @@ def test_map_find_by_name_opens_the_panel_with_outreach_and_brief(app_env):
 
 
 def test_outreach_page_dose_gap_adoption_and_programs_without_data(app_env):
-    at = run_app("views/outreach.py")
+    at = run_app("views/outreach.py", role="command")
     no_errors(at)
     assert at.title[0].value == "Outreach"
     assert any("Not recorded in the loaded outreach" in i.value and "officer hours" in i.value for i in at.info)
@@ -418,7 +438,7 @@ def test_impact_page_compares_beats_with_many_and_few_caps_meetings(app_env, sam
 
     from dashboard import designs
 
-    at = run_app("views/impact.py")
+    at = run_app("views/impact.py", role="command")
     no_errors(at)
     assert at.title[0].value == "Impact"
     caption = next(c.value for c in at.caption if "treated police beats" in c.value)
@@ -449,7 +469,7 @@ def test_impact_page_compares_beats_with_many_and_few_caps_meetings(app_env, sam
 
 
 def test_impact_page_says_no_data_for_programs_not_loaded(app_env):
-    at = run_app("views/impact.py")
+    at = run_app("views/impact.py", role="command")
     at.selectbox(key="impact_type").set_value("cops_and_barbers").run()
     no_errors(at)
     assert any("No data loaded for Cops and Barbers" in i.value for i in at.info)

@@ -28,6 +28,7 @@ if not loader.has("surveys"):
 ui.note("Incidents are placed by the beat, district and community area in the police record. "
         "Outreach events are placed on the beat(s) named in their title, otherwise on their district.")
 
-st.subheader("Versions")
-ui.caption("Every load creates a new version; earlier versions are kept and can be restored.")
-ui.table(loader.versions(), key="versions")
+if ui.allowed("view_versions"):
+    st.subheader("Versions")
+    ui.caption("Every load creates a new version; earlier versions are kept and can be restored.")
+    ui.table(loader.versions(), key="versions")

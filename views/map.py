@@ -11,11 +11,11 @@ st.title("Neighborhood map")
 f = ui.require_filters("Nothing to map for this selection.")
 
 settings = loader.settings()
-public, k = settings.public_view, settings.min_cell_count
+public, k = ui.public_view(), settings.min_cell_count
 level = schema.LEVELS[f.level]
-excluded = loader.public_exclusions()
+excluded = loader.public_exclusions(public)
 areas = loader.areas(f.level)
-inputs = loader.map_inputs(f.level, f.start, f.end, f.offense_groups, excluded)
+inputs = loader.map_inputs(f.level, f.start, f.end, f.offense_groups, excluded, public)
 table, withheld = neighborhood.map_view(areas, inputs, public=public, k=k, excluded=excluded)
 has_population = bool(table["population"].notna().any())
 choice = st.segmented_control(

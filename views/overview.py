@@ -1,9 +1,11 @@
 """Overview: the selected period against the same dates a year earlier, weekly trend with outreach
 marked on it, and the areas with most incidents."""
 
+import functools
+
 import streamlit as st
 
-from dashboard import charts, loader, metrics, schema, stats, ui
+from dashboard import charts, loader, metrics, privacy, schema, stats, ui
 
 st.title("Overview")
 f = ui.current_filters()
@@ -17,22 +19,27 @@ if not f.offense_groups:
 
 prior_start, prior_end = metrics.prior_period(f.start, f.end)
 st.caption(f"{f.describe()} · compared with {prior_start:%d %b %Y} – {prior_end:%d %b %Y}")
+public, k = ui.public_view(), loader.settings().min_cell_count
+# The public view leaves sensitive offenses out of every count here and withholds small cells below.
+counts = functools.partial(loader.incident_counts, exclude_offenses=loader.public_exclusions(public))
 
 groups = metrics.group_comparison(
-    loader.incident_counts(["offense_group"], f.start, f.end, f.offense_groups),
-    loader.incident_counts(["offense_group"], prior_start, prior_end, f.offense_groups),
+    counts(["offense_group"], f.start, f.end, f.offense_groups),
+    counts(["offense_group"], prior_start, prior_end, f.offense_groups),
 )
 change = stats.rate_change(metrics.total(groups), metrics.total(groups, "prior"))
 events_now = loader.outreach_counts([], f.start, f.end)
 events_before = loader.outreach_counts([], prior_start, prior_end)
-homicides = groups[groups["offense_group"] == "homicide"]
+shown_groups = privacy.mask_counts(groups, ["count", "prior"], k)[0] if public else groups
+kpi_k = k if public else 1
+homicide_text, homicide_pct = privacy.published(groups, shown_groups, "offense_group", "homicide", kpi_k)
 
 ui.kpi_row([
-    ui.Kpi("Incidents", f"{change.current:,}", ui.pct_text(change.pct_change),
+    ui.Kpi("Incidents", privacy.count_text(change.current, kpi_k),
+           ui.pct_text(privacy.shown_pct(change.current, change.prior, kpi_k)),
            help="Recorded incidents in the period; the delta compares with the same dates a year earlier."),
-    ui.Kpi("Same period last year", f"{change.prior:,}", None),
-    ui.Kpi("Homicides", f"{metrics.total(homicides):,}",
-           ui.pct_text(metrics.pct_change(metrics.total(homicides), metrics.total(homicides, "prior"))),
+    ui.Kpi("Same period last year", privacy.count_text(change.prior, kpi_k), None),
+    ui.Kpi("Homicides", homicide_text, ui.pct_text(homicide_pct),
            help="Reported whatever residents' trust in police: a check on changes in reporting."),
     ui.Kpi("Outreach events (scheduled)", f"{metrics.total(events_now, 'events'):,}",
            ui.pct_text(metrics.pct_change(metrics.total(events_now, "events"),
@@ -40,36 +47,39 @@ ui.kpi_row([
            help="Distinct community events on the police calendar. A schedule, not attendance.",
            delta_color="normal"),
 ])
-st.markdown(f"**{stats.describe_change(change)}**")
+if min(change.current, change.prior) >= kpi_k:
+    st.markdown(f"**{stats.describe_change(change)}**")
 ui.caption("Interval and p-value from a two-sample Poisson comparison (E-test), which treats incidents as "
            "independent; city-wide counts vary more than that from year to year, so read small changes "
            "with care.")
 
 now, before, events = metrics.weekly_view(
-    loader.incident_counts(["week"], f.start, f.end, f.offense_groups),
-    loader.incident_counts(["week"], prior_start, prior_end, f.offense_groups),
+    counts(["week"], f.start, f.end, f.offense_groups), counts(["week"], prior_start, prior_end, f.offense_groups),
     loader.outreach_counts(["week"], f.start, f.end), f.start, f.end,
 )
+if public:
+    now, before = privacy.mask_counts(now, ["count"], k)[0], privacy.mask_counts(before, ["count"], k)[0]
 ui.chart(charts.weekly_counts(now, before, events, "Incidents per week, with outreach events"), key="weekly")
 ui.csv_download(metrics.weekly_table(now, before, events), "Weekly numbers (CSV)", "weekly_counts.csv",
                 key="weekly_csv")
 
 left, right = st.columns(2)
 with left:
-    ui.chart(charts.offense_group_change(groups, "By offense group"), key="groups")
-    ui.csv_download(groups, "Offense groups (CSV)", "offense_groups.csv", key="groups_csv")
+    ui.chart(charts.offense_group_change(shown_groups, "By offense group"), key="groups")
+    ui.csv_download(shown_groups, "Offense groups (CSV)", "offense_groups.csv", key="groups_csv")
 with right:
     level = schema.LEVELS[f.level]
-    areas = metrics.area_table(
-        loader.areas(f.level),
-        loader.incident_counts([f.level], f.start, f.end, f.offense_groups),
-        loader.incident_counts([f.level], prior_start, prior_end, f.offense_groups),
-        loader.population(f.level), f.level,
-    )
+    areas = metrics.area_table(loader.areas(f.level), counts([f.level], f.start, f.end, f.offense_groups),
+                               counts([f.level], prior_start, prior_end, f.offense_groups),
+                               loader.population(f.level), f.level)
+    if public:
+        areas = privacy.mask_counts(areas, ["count", "prior"], k)[0]
     ui.chart(charts.top_areas(metrics.top_areas(areas, 10), f"Top 10 {level.label.lower()}s by incidents"),
              key="top_areas")
     ui.csv_download(areas, f"All {level.label.lower()}s (CSV)", f"{f.level}_counts.csv", key="areas_csv")
 
+if public:
+    ui.caption(privacy.overview_note(k, loader.public_exclusions(public)))
 ui.warning("More trust can mean more *reported* crime: after outreach, a rise in recorded incidents may "
            "reflect residents reporting more, not more harm. Homicides are reported regardless, so compare "
            "them with the total.")

@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts, ingest, loader, mapping, maps, schema, ui
 
 st.title("Upload data")
+who = ui.identity()
 st.caption("CSV, TSV or TXT (any delimiter, UTF-8 or Latin-1, gzipped or not), Excel .xlsx, Parquet or JSON; "
            "boundaries as GeoJSON or a zipped Shapefile. Nothing is stored until you commit, and every commit "
            "is a new version you can roll back.")
@@ -17,6 +18,7 @@ kind = "incidents"
 if file is not None:
     with ui.step("Reading the file…", f"Read {file.name}"):
         upload = loader.read_upload(file.name, file.getvalue(), file.file_id)
+    loader.audit_upload(file.file_id, file.name, file.size, who)
     guess = loader.suggest(upload, file.file_id)
     kind = st.selectbox("What does the file hold?", list(guess.kinds), key=f"kind_{file.file_id}",
                         format_func=lambda k: f"{mapping.KIND_LABELS[k]} · match {guess.kinds[k]:.0%}")
@@ -73,17 +75,16 @@ if file is not None:
                 static_url=settings.static_url), key="preview_map", static_url=settings.static_url, height=420)
 
     st.subheader("4 · Commit")
-    author = st.text_input("Your name (recorded with the version)", key="upload_author")
+    ui.caption(f"Recorded with the version and in the audit log as {ui.escape(who.username)}.")
     mode = st.radio("How", ["append", "replace"], horizontal=True, key="upload_mode",
                     format_func={"append": "Append (same id: this file's record wins)",
                                  "replace": "Replace the dataset" if kind != "areas" else "Replace this level"}.get)
     profile = st.text_input("Save this mapping as", value=plan.name or f"{kind} from {file.name}",
                             key=f"profile_{file.file_id}")
-    if st.button("Commit", type="primary", key="upload_commit", disabled=not author.strip(),
-                 help="Type your name first." if not author.strip() else None):
+    if st.button("Commit", type="primary", key="upload_commit"):
         with ui.step("Committing…", "Committed"):
-            version = loader.commit_upload(prepared, mode, author.strip(), plan.level)
-            loader.save_profile(mapping.with_choices(plan, name=profile), author.strip())
+            version = loader.commit_upload(prepared, mode, who, plan.level)
+            loader.save_profile(mapping.with_choices(plan, name=profile), who.username)
         rows = next(s["rows"] for s in loader.status() if s["dataset"] == kind)
         st.session_state["upload_done"] = (f"Committed {prepared.report.rows_kept:,} rows from {file.name} as "
                                            f"{kind} version {version}; {kind} now hold {rows:,} rows.")
@@ -94,6 +95,6 @@ dataset = st.selectbox("Dataset", list(schema.DATASETS), index=list(schema.DATAS
                        key="versions_dataset")
 picked = ui.version_list(loader.versions(), dataset, key="versions")
 if picked is not None:
-    loader.rollback(dataset, picked)
+    loader.rollback(dataset, picked, who)
     st.session_state["upload_done"] = f"{dataset} version {picked} is active again."
     st.rerun()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m dashboard status|ingest|rollback|prepare|build-sample|assets``.
+"""Command line: ``python -m dashboard status|ingest|rollback|prepare|build-sample|assets|users``.
 
 The same ingest and store code the app uses, for scripted (nightly) loads. Errors are printed as the
 DashboardError's title, message and hint (or JSON with --json) with exit code 2; never a traceback.
@@ -7,13 +7,14 @@ DashboardError's title, message and hint (or JSON with --json) with exit code 2;
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import Any
 
-from dashboard import config, geo, ingest, mapping, sample, schema
+from dashboard import access, auth, config, geo, ingest, mapping, sample, schema
 from dashboard.errors import DashboardError, IngestError
 from dashboard.store import Store
 
@@ -108,13 +109,13 @@ def cmd_ingest(args, cfg) -> int:
     if args.dry_run:
         report["committed"] = False
     else:
-        version = ingest.commit_prepared(store, prepared, mode=args.mode, author=args.author, level=plan.level,
-                                         note="python -m dashboard ingest")
+        version = ingest.commit_prepared(store, prepared, mode=args.mode, author=args.author or _actor(),
+                                         level=plan.level, role="admin", note="python -m dashboard ingest")
         report.update(committed=True, version=version)
         if args.save_profile:
             report["profile"] = str(mapping.save_profile(cfg.data_dir / "profiles",
                                                          ingest.Plan(**{**plan.to_dict(), "name": args.save_profile}),
-                                                         args.author))
+                                                         args.author or _actor()))
     if args.rejected_csv:
         Path(args.rejected_csv).write_bytes(ingest.safe_csv_bytes(prepared.report.rejected))
     if args.json:
@@ -130,8 +131,16 @@ def cmd_ingest(args, cfg) -> int:
     return 0
 
 
+def _actor() -> str:
+    """Who a command acts as in the audit log: the operating-system account that ran it."""
+    try:
+        return "cli:" + getpass.getuser()
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
 def cmd_rollback(args, cfg) -> int:
-    _store(cfg).rollback(args.dataset, args.version)
+    _store(cfg).rollback(args.dataset, args.version, actor=_actor(), role="admin")
     print(f"{args.dataset}: version {args.version} is now active")
     return 0
 
@@ -155,6 +164,47 @@ def cmd_assets(args, cfg) -> int:
     files = offline.install(config.REPO_ROOT / "static" / "vendor", quiet=args.quiet)
     if not args.quiet:
         print(f"{len(files)} offline map assets in static/vendor")
+    return 0
+
+
+def _read_password(args) -> str | None:
+    """From stdin (--password-stdin, for scripts) or a prompt; never from the command line, where other
+    users of the machine could read it in the process list."""
+    if args.oidc:
+        return None
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Again: "):
+        raise auth.AccountError(message="The two passwords differ.", hint="Type the same password twice.")
+    return first
+
+
+def cmd_users(args, cfg) -> int:
+    store, actor = _store(cfg), _actor()
+    if args.action == "list":
+        table = auth.users(store)
+        _print(table.astype({"created_at": str, "updated_at": str}).to_dict(orient="records"), args.json)
+        return 0
+    if not args.username:
+        raise auth.AccountError(message=f"users {args.action} needs a user name.",
+                                hint=f"python -m dashboard users {args.action} NAME")
+    if args.action == "add":
+        auth.add_user(store, args.username, args.role or "public", _read_password(args), actor)
+    elif args.action == "set-role":
+        if not args.role:
+            raise auth.AccountError(message="set-role needs --role.", hint="e.g. --role analyst")
+        auth.set_role(store, args.username, args.role, actor)
+    elif args.action == "set-password":
+        password = _read_password(args)
+        if password is None:
+            raise auth.AccountError(message="--oidc users have no password.", hint="Leave out --oidc.")
+        auth.set_password(store, args.username, password, actor)
+    elif args.action == "unlock":
+        auth.unlock(store, args.username, actor)
+    elif args.action == "remove":
+        auth.remove_user(store, args.username, actor)
+    print(f"{args.action}: {auth.normalise_username(args.username)} done")
     return 0
 
 
@@ -184,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-format", help="strftime format of the date column, e.g. '%%m/%%d/%%Y %%I:%%M:%%S %%p'")
     p.add_argument("--mode", choices=["append", "replace"], default="append",
                    help="append (newer record wins on the same id) or replace the dataset")
-    p.add_argument("--author", default="cli")
+    p.add_argument("--author", help="name recorded with the version and in the audit log (default: cli:<OS user>)")
     p.add_argument("--dry-run", action="store_true", help="validate and report; store nothing")
     p.add_argument("--rejected-csv", help="write every rejected row with its reason to this CSV")
     p.add_argument("--json", action="store_true", help="print the validation report as JSON")
@@ -202,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=str(config.REPO_ROOT.parent / "shared" / "data" / "real" / "chicago"))
     p.add_argument("--out", default=str(config.REPO_ROOT / "data" / "sample"))
     p.set_defaults(func=cmd_build_sample)
+
+    p = sub.add_parser("users", help="built-in users: list, add, set-role, set-password, unlock, remove")
+    p.add_argument("action", choices=["list", "add", "set-role", "set-password", "unlock", "remove"])
+    p.add_argument("username", nargs="?")
+    p.add_argument("--role", choices=access.ROLES)
+    p.add_argument("--oidc", action="store_true",
+                   help="no password: the user signs in through OpenID Connect with this e-mail")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_users)
 
     p = sub.add_parser("assets", help="install the offline map assets (Leaflet etc.) from the npm registry")
     p.add_argument("--quiet", action="store_true")

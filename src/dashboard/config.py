@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,22 +102,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DASHBOARD_PUBLIC_VIEW",
         "true",
-        "Show the map pages in their public-safe form (aggregates only, small counts withheld, sensitive "
-        "offenses left out). Until sign-in exists this applies to everyone.",
+        "Whether signed-in staff (command, analyst, admin) start in the public-safe view (aggregates only, "
+        "small counts withheld, sensitive offenses left out); they may switch it off. The public and council "
+        "always get it. Admins can change this at run time.",
         _bool,
     ),
     Setting(
         "DASHBOARD_MIN_CELL_COUNT",
         "5",
         "Public view: smallest count shown as a number; smaller ones read 'fewer than N' (and a second "
-        "cell is withheld where a total could reveal one). 1 turns this off; 2 is refused (unprotectable).",
+        "cell is withheld where a total could reveal one). 1 turns this off; 2 is refused (unprotectable). "
+        "Admins can change this at run time.",
         _min_cell_count,
     ),
     Setting(
         "DASHBOARD_SENSITIVE_OFFENSES",
         "CRIM SEXUAL ASSAULT,CRIMINAL SEXUAL ASSAULT,SEX OFFENSE,OFFENSE INVOLVING CHILDREN,HUMAN TRAFFICKING,"
         "STALKING",
-        "Public view: comma-separated offense types (as in the offense column) left out of every count.",
+        "Public view: comma-separated offense types (as in the offense column) left out of every count. "
+        "Admins can change this at run time.",
         _offense_list,
     ),
     Setting(
@@ -127,7 +130,43 @@ SETTINGS: tuple[Setting, ...] = (
         "archive may expand to). Keep at or below server.maxUploadSize in .streamlit/config.toml.",
         _positive_float,
     ),
+    Setting(
+        "DASHBOARD_LOCKOUT_ATTEMPTS",
+        "5",
+        "Failed sign-ins in a row after which a user name is locked (each failure before that doubles the "
+        "wait before the next try, from 1 s).",
+        lambda text: max(1, int(text)),
+    ),
+    Setting(
+        "DASHBOARD_LOCKOUT_MINUTES",
+        "15",
+        "How long a locked user name stays locked.",
+        _positive_float,
+    ),
+    Setting(
+        "DASHBOARD_SESSION_HOURS",
+        "12",
+        "How long a built-in sign-in lasts before the user must sign in again.",
+        _positive_float,
+    ),
+    Setting(
+        "DASHBOARD_OIDC_DEFAULT_ROLE",
+        "public",
+        "Role of a user signed in through OpenID Connect (st.login) who has no entry in the user store; "
+        "give staff roles with `python -m dashboard users add EMAIL --role ... --oidc`.",
+        lambda text: _role(text),
+    ),
 )
+
+# Settings an admin may change from the Users and audit page; stored in the store (app_settings),
+# audited, and applied on top of the environment on the next rerun of every session.
+RUNTIME_SETTINGS = ("DASHBOARD_PUBLIC_VIEW", "DASHBOARD_MIN_CELL_COUNT", "DASHBOARD_SENSITIVE_OFFENSES")
+
+
+def _role(text: str) -> str:
+    from dashboard.access import check_role
+
+    return check_role(text.strip().lower())
 
 
 @dataclass(frozen=True)
@@ -144,6 +183,10 @@ class Config:
     min_cell_count: int
     sensitive_offenses: tuple[str, ...]
     max_upload_mb: float
+    lockout_attempts: int
+    lockout_minutes: float
+    session_hours: float
+    oidc_default_role: str
 
     @property
     def store_path(self) -> Path:
@@ -171,3 +214,23 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
     known = {f.name for f in fields(Config)}
     assert set(values) == known, "SETTINGS and Config must name the same fields"
     return Config(**values)
+
+
+def with_overrides(cfg: Config, overrides: Mapping[str, str]) -> Config:
+    """``cfg`` with run-time settings (``RUNTIME_SETTINGS`` only) replaced; ConfigError on a bad value."""
+    changes: dict[str, Any] = {}
+    by_name = {s.name: s for s in SETTINGS}
+    for name, raw in overrides.items():
+        if name not in RUNTIME_SETTINGS:
+            continue  # a stored value for a setting that is no longer run-time editable is ignored
+        setting = by_name[name]
+        try:
+            changes[_field_name(setting)] = setting.convert(raw)
+        except ValueError as exc:
+            raise ConfigError(f"Setting {name} has an invalid value", f"{name}={raw!r}: {exc}.",
+                              hint=setting.help) from exc
+    return replace(cfg, **changes) if changes else cfg
+
+
+def setting(name: str) -> Setting:
+    return next(s for s in SETTINGS if s.name == name)

@@ -1609,7 +1609,7 @@ def _prepare_areas_upload(raw, plan: Plan, source_name: str, digest: str) -> Pre
 
 
 def commit_prepared(store, prepared: Prepared, *, mode: str = "append", author: str = "", note: str = "",
-                    level: str | None = None) -> int:
+                    level: str | None = None, role: str = "") -> int:
     """Store a prepared upload as a new version (one transaction) with its provenance; return the version.
 
     Boundaries replace per level: mode 'replace' swaps the areas of ``level`` and keeps the others."""
@@ -1627,7 +1627,7 @@ def commit_prepared(store, prepared: Prepared, *, mode: str = "append", author: 
         frame = frame[["level", "area_id", "name", "geometry"]]
     return store.commit(r.kind, frame, Provenance(
         source=r.source_name, file_hash=r.file_hash, rows_in=r.rows_in, rows_kept=r.rows_kept,
-        rows_rejected=r.rows_rejected, mapping=r.mapping, author=author or "unknown", note=note,
+        rows_rejected=r.rows_rejected, mapping=r.mapping, author=author or "unknown", note=note, role=role,
     ), mode=mode)
 
 

@@ -24,16 +24,31 @@ log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
-def settings() -> config.Config:
+def _env_settings() -> config.Config:
     cfg = config.load()
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return cfg
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _settings(token: str) -> config.Config:
+    return config.with_overrides(_env_settings(), store().setting_overrides())
+
+
+def base_settings() -> config.Config:
+    """The environment's settings alone (no store needed)."""
+    return _env_settings()
+
+
+def settings() -> config.Config:
+    """The environment's settings with the admin's run-time changes (which move the version token)."""
+    return _settings(version())
+
+
 @st.cache_resource(show_spinner="First start: loading the bundled Chicago sample into the store…")
 def store() -> Store:
     """The process-wide store; seeded from data/sample/ when it holds nothing yet."""
-    cfg = settings()
+    cfg = _env_settings()
     st_ = Store(cfg.store_path, lock_timeout=cfg.lock_timeout)
     if st_.is_empty():
         seeded = sample.seed_store(st_, cfg.sample_dir)
@@ -258,12 +273,12 @@ def prepare_upload(upload, file_id: str, plan):
     return _prepare(version(), file_id, json.dumps(plan.to_dict(), sort_keys=True, default=str), upload)
 
 
-def commit_upload(prepared, mode: str, author: str, level: str | None = None) -> int:
-    """Commit a prepared upload as a new version (atomic); the next run of any page sees it."""
+def commit_upload(prepared, mode: str, who, level: str | None = None) -> int:
+    """Commit a prepared upload as a new version (atomic, audited); the next run of any page sees it."""
     from dashboard import ingest
 
-    return ingest.commit_prepared(store(), prepared, mode=mode, author=author, level=level,
-                                  note="uploaded on the Upload data page")
+    return ingest.commit_prepared(store(), prepared, mode=mode, author=who.username, level=level,
+                                  note="uploaded on the Upload data page", role=who.role)
 
 
 def save_profile(plan, author: str) -> Path:
@@ -272,9 +287,9 @@ def save_profile(plan, author: str) -> Path:
     return mapping.save_profile(profiles_dir(), plan, author)
 
 
-def rollback(dataset: str, version_number: int) -> None:
-    """Make an earlier version of ``dataset`` active again (a pointer move; nothing is deleted)."""
-    store().rollback(dataset, version_number)
+def rollback(dataset: str, version_number: int, who) -> None:
+    """Make an earlier version of ``dataset`` active again (a pointer move; nothing is deleted; audited)."""
+    store().rollback(dataset, version_number, actor=who.username, role=who.role)
 
 
 # ------------------------------------------------------------------------------ neighborhood map
@@ -282,10 +297,9 @@ def rollback(dataset: str, version_number: int) -> None:
 # version and filter; the public view's suppression happens after, in neighborhood / privacy.
 
 
-def public_exclusions() -> tuple[str, ...]:
+def public_exclusions(public: bool) -> tuple[str, ...]:
     """Offense types the public view leaves out of every count (none in the full view)."""
-    cfg = settings()
-    return tuple(cfg.sensitive_offenses) if cfg.public_view else ()
+    return tuple(settings().sensitive_offenses) if public else ()
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -327,12 +341,12 @@ def _map_inputs(token, level, start, end, groups, exclude, fine_needed):
 
 
 def map_inputs(level: str, start: date, end: date, offense_groups: Sequence[str],
-               exclude_offenses: Sequence[str] = ()) :
+               exclude_offenses: Sequence[str] = (), public: bool = True):
     """neighborhood.MapInputs for the map page: counts by area for the period and a year earlier,
     weekly counts, population, outreach, and the beat/district nesting (with beat counts on a district
     page, which the public view adds up)."""
     return _map_inputs(version(), level, start, end, tuple(sorted(offense_groups)),
-                       tuple(sorted(exclude_offenses)) or None, settings().public_view and nesting(level) is not None)
+                       tuple(sorted(exclude_offenses)) or None, public and nesting(level) is not None)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -456,3 +470,95 @@ def _surveys(token: str, level: str) -> pd.DataFrame:
 def surveys(level: str) -> pd.DataFrame:
     """Survey rows of ``level`` (see Store.survey_scores); empty when none are loaded."""
     return _surveys(version(), level)
+
+
+# ------------------------------------------------------------------------------ accounts and audit
+# Never cached: a role change, a removed user or an expired session applies on the next click.
+
+
+def policy():
+    from dashboard import auth
+
+    return auth.Policy.from_config(settings())
+
+
+def identity(token: str | None, oidc_user: dict | None):
+    """Who is asking on this run: the OpenID Connect user, the built-in session's user, or anonymous."""
+    from dashboard import auth
+
+    if oidc_user:
+        return auth.oidc_identity(store(), oidc_user, settings().oidc_default_role)
+    return auth.resolve(store(), token) if token else auth.ANONYMOUS
+
+
+def sign_in(username: str, password: str) -> str:
+    """A built-in user's sign-in; returns the session token (auth.SignInError when refused)."""
+    from dashboard import auth
+
+    return auth.sign_in(store(), username, password, policy())[1]
+
+
+def sign_out(token: str | None, who) -> None:
+    from dashboard import auth
+
+    auth.sign_out(store(), token, who)
+
+
+def users():
+    from dashboard import auth
+
+    return auth.users(store())
+
+
+def manage_user(change: str, username: str, who, role: str | None = None, password: str | None = None) -> None:
+    """add / set_role / unlock / remove a user as ``who`` (audited in the same transaction)."""
+    from dashboard import auth
+
+    s, actor, actor_role = store(), who.username, who.role
+    if change == "add":
+        auth.add_user(s, username, role or "public", password, actor, actor_role)
+    elif change == "set_role":
+        auth.set_role(s, username, role or "public", actor, actor_role)
+    elif change == "unlock":
+        auth.unlock(s, username, actor, actor_role)
+    elif change == "remove":
+        auth.remove_user(s, username, actor, actor_role)
+    else:
+        raise ValueError(change)
+
+
+def runtime_settings() -> dict[str, str]:
+    """The run-time-editable settings as text, as they apply now (environment or admin override)."""
+    cfg, overrides = _env_settings(), store().setting_overrides()
+    env = {"DASHBOARD_PUBLIC_VIEW": str(cfg.public_view).lower(),
+           "DASHBOARD_MIN_CELL_COUNT": str(cfg.min_cell_count),
+           "DASHBOARD_SENSITIVE_OFFENSES": ",".join(cfg.sensitive_offenses)}
+    return {name: overrides.get(name, env[name]) for name in config.RUNTIME_SETTINGS}
+
+
+def set_setting(name: str, value: str, who) -> None:
+    from dashboard import auth
+
+    auth.set_setting(store(), name, value, who.username, who.role)
+
+
+def audit_log(limit: int = 1000) -> pd.DataFrame:
+    return store().audit_log(limit)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _audit_upload_once(file_id: str, name: str, size: int, actor: str, role: str) -> bool:
+    # cache_resource as a once-per-(file, user) latch: Streamlit reruns the page on every widget
+    # change while the same upload sits in the file picker.
+    store().audit(actor, role, "upload", name, f"{size:,} bytes", "ok")
+    return True
+
+
+def audit_upload(file_id: str, name: str, size: int, who) -> None:
+    _audit_upload_once(file_id, name, size, who.username, who.role)
+
+
+def clear_settings() -> None:
+    """Forget the cached settings so the next run reads the environment again (tests, after a change)."""
+    _env_settings.clear()
+    _settings.clear()

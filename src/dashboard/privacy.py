@@ -279,3 +279,60 @@ def summary_text(k: int, cells: str, fewer: int, withheld: int, excluded: Sequen
     if not parts:
         return f"Public view: every {cells[:-1] if cells.endswith('s') else cells} has at least {k} incidents."
     return "Public view: " + "; ".join(parts) + "."
+
+
+def mask_counts(frame: pd.DataFrame, columns: Sequence[str], k: int,
+                derived: Sequence[str] = ("change", "pct_change", "rate_per_1000")) -> tuple[pd.DataFrame, int]:
+    """``frame`` with each count column suppressed as one table under its shown total (``suppress``)
+    and hidden cells set to NaN, along with every ``derived`` column of that row (a change or a rate
+    would give the hidden count back). Returns the masked frame and how many cells were hidden.
+
+    For the overview's tables in the public view; the map pages use the nested, audited path instead.
+    """
+    out = frame.copy()
+    hidden_rows = np.zeros(len(out), dtype=bool)
+    hidden = 0
+    for column in columns:
+        result = suppress(out[column].fillna(0), k)
+        out[column] = result.masked(out[column].fillna(0))
+        hidden_rows |= result.hidden
+        hidden += int(result.hidden.sum())
+    for column in derived:
+        if column in out.columns:
+            out[column] = out[column].astype(float).where(~hidden_rows)
+    return out, hidden
+
+
+def count_text(count: int, k: int) -> str:
+    """A single published count: the number, or "fewer than k"."""
+    return f"{count:,}" if k <= 1 or count >= k else fewer_text(k)
+
+
+def shown_pct(current: int, prior: int, k: int) -> float | None:
+    """% change, or None when either count is below k (a change would give a small count back)."""
+    if k > 1 and (current < k or prior < k):
+        return None
+    return None if prior == 0 else (current - prior) / prior * 100
+
+
+def overview_note(k: int, excluded: Sequence[str]) -> str:
+    text = (f"Public view: bars, weeks and areas with fewer than {k} incidents show no number, and another "
+            "is withheld where a total would reveal one.")
+    if excluded:
+        text += " Left out: " + ", ".join(t.lower() for t in excluded) + "."
+    return text
+
+
+def published(raw: pd.DataFrame, shown: pd.DataFrame, key_column: str, key: Hashable,
+              k: int) -> tuple[str, float | None]:
+    """One row of a ``mask_counts`` table quoted on its own (a KPI): its text and % change, hidden
+    exactly as the row is in the table, so quoting it cannot undo a complement withheld there."""
+    raw_row, shown_row = raw[raw[key_column] == key], shown[shown[key_column] == key]
+    if raw_row.empty:
+        return "0", None
+    current, prior = int(raw_row["count"].iloc[0]), int(raw_row["prior"].iloc[0])
+    if pd.isna(shown_row["count"].iloc[0]):
+        return (fewer_text(k) if current < k else WITHHELD_TEXT), None
+    if pd.isna(shown_row["prior"].iloc[0]) or prior == 0:
+        return f"{current:,}", None
+    return f"{current:,}", (current - prior) / prior * 100

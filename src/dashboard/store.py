@@ -60,7 +60,56 @@ CATALOG_DDL = (
         version INTEGER NOT NULL
     )
     """,
+    # Accounts live beside the data so a backup or a second replica carries them too. Passwords are
+    # kept only as scrypt hashes and sessions only as SHA-256 hashes of their tokens (see auth.py).
+    """
+    CREATE TABLE IF NOT EXISTS users (
+        username TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        password_hash TEXT,
+        created_at TIMESTAMP NOT NULL,
+        updated_at TIMESTAMP NOT NULL
+    )
+    """,
+    # Keyed by the name typed, whether or not such a user exists, so lockout does not reveal accounts.
+    """
+    CREATE TABLE IF NOT EXISTS sign_in_failures (
+        username TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        last_failure TIMESTAMP NOT NULL,
+        locked_until TIMESTAMP
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        expires_at TIMESTAMP NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS audit_log (
+        logged_at TIMESTAMP NOT NULL,
+        actor TEXT NOT NULL,
+        role TEXT,
+        action TEXT NOT NULL,
+        target TEXT,
+        detail TEXT,
+        outcome TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS app_settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        changed_at TIMESTAMP NOT NULL,
+        changed_by TEXT NOT NULL
+    )
+    """,
 )
+
+AUDIT_SQL = "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 # Columns of each dataset as stored; areas keep geometry as WKB so the SQL stays portable.
 STORED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -81,6 +130,7 @@ class Provenance:
     mapping: dict[str, Any] | None = None
     author: str = "system"
     note: str = ""
+    role: str = ""
 
 
 _OPEN_STORES: weakref.WeakSet[Store] = weakref.WeakSet()
@@ -217,6 +267,9 @@ class Store:
             if self._token_cache and self._token_cache[0] == stamp:
                 return self._token_cache[1]
         token = ",".join(f"{d}:{v}" for d, v in self.active_versions().items()) or "empty"
+        overrides = self.setting_overrides()
+        if overrides:  # run-time settings change what pages show, so they are part of the version
+            token += "|settings:" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:12]
         with self._token_lock:
             self._token_cache = (stamp, token)
         return token
@@ -295,6 +348,10 @@ class Store:
                 )
                 con.execute("DELETE FROM active_versions WHERE dataset = ?", [dataset])
                 con.execute("INSERT INTO active_versions VALUES (?, ?)", [dataset, version])
+                # In the same transaction: the log never claims a commit that did not happen.
+                con.execute(AUDIT_SQL, [datetime.now(), provenance.author, provenance.role, "commit",
+                                        f"{dataset} v{version}",
+                                        f"{mode}; {provenance.source}; {row_count} rows", "ok"])
                 con.execute("COMMIT")
             except Exception as exc:
                 con.execute("ROLLBACK")
@@ -311,7 +368,7 @@ class Store:
         log.info("committed %s version %s (%s rows, %s)", dataset, version, row_count, mode)
         return int(version)
 
-    def rollback(self, dataset: str, version: int) -> None:
+    def rollback(self, dataset: str, version: int, actor: str = "system", role: str = "") -> None:
         """Make an earlier (or later) stored version of ``dataset`` the active one."""
         with self.connect() as con:
             exists = con.execute(
@@ -323,6 +380,7 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.execute("DELETE FROM active_versions WHERE dataset = ?", [dataset])
             con.execute("INSERT INTO active_versions VALUES (?, ?)", [dataset, version])
+            con.execute(AUDIT_SQL, [datetime.now(), actor, role, "rollback", f"{dataset} v{version}", "", "ok"])
             con.execute("COMMIT")
 
     # ---------------------------------------------------------------------------------- reading
@@ -614,6 +672,45 @@ class Store:
             return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
         return self.query(f"SELECT {', '.join(cols)} FROM {{s}} WHERE level = ? ORDER BY area_id, period_start",  # noqa: S608
                           [level], s="surveys")
+
+    # ------------------------------------------------------------------- accounts, audit, settings
+    # Small row-level reads and writes for auth.py. Each write and its audit entry share one
+    # transaction, so the log and the change it describes cannot disagree.
+    def write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run ``(sql, params)`` statements in one transaction (all or nothing)."""
+        self.initialise()
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for sql, params in statements:
+                    con.execute(sql, list(params))
+                con.execute("COMMIT")
+            except Exception as exc:
+                con.execute("ROLLBACK")
+                raise StoreError(
+                    "Change not saved; nothing was changed",
+                    str(exc).splitlines()[0],
+                    hint="Check free disk space and that the data folder is writable, then try again.",
+                ) from exc
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        self.initialise()
+        with self.connect() as con:
+            return con.execute(sql, list(params)).fetchall()
+
+    def audit(self, actor: str, role: str, action: str, target: str = "", detail: str = "",
+              outcome: str = "ok", at: datetime | None = None) -> None:
+        self.write([(AUDIT_SQL, [at or datetime.now(), actor, role, action, target, detail, outcome])])
+
+    def audit_log(self, limit: int = 1000) -> pd.DataFrame:
+        """The newest ``limit`` audit entries, newest first."""
+        self.initialise()
+        with self.connect() as con:
+            return con.execute("SELECT logged_at, actor, role, action, target, detail, outcome FROM audit_log "
+                               "ORDER BY logged_at DESC LIMIT ?", [int(limit)]).df()
+
+    def setting_overrides(self) -> dict[str, str]:
+        return {name: value for name, value in self.rows("SELECT name, value FROM app_settings ORDER BY name")}
 
 
 def _empty_counts(by: Sequence[str], dataset: str) -> pd.DataFrame:

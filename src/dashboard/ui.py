@@ -295,8 +295,9 @@ def validation_report(report, rejected_name: str) -> None:
         for reason in counts:
             with st.expander(f"{counts[reason]:,} × {reason}"):
                 st.dataframe(report.rejected[report.rejected["reason"] == reason].head(20), hide_index=True)
-        csv_download(report.rejected, f"All {report.rows_rejected:,} rejected rows (CSV)", rejected_name,
-                     key="rejected_csv")
+        if allowed("download_rejected"):
+            csv_download(report.rejected, f"All {report.rows_rejected:,} rejected rows (CSV)", rejected_name,
+                         key="rejected_csv")
     if report.fixes:
         caption("Fixed and kept: " + "; ".join(f"{escape(k)}: {v:,}" for k, v in report.fixes.items()))
 
@@ -315,7 +316,7 @@ def version_list(versions: pd.DataFrame, dataset: str, key: str) -> int | None:
             f"**v{row.version}**{' · active' if row.active else ''} · {row.row_count:,} rows · "
             f"{escape(row.source)} · {escape(row.author)} · {pd.Timestamp(row.created_at):%Y-%m-%d %H:%M} · "
             f"{row.mode}" + (f" · {row.rows_rejected:,} rejected" if pd.notna(row.rows_rejected) else ""))
-        if not row.active and right.button("Make active", key=f"{key}_{dataset}_{row.version}",
+        if not row.active and allowed("rollback") and right.button("Make active", key=f"{key}_{dataset}_{row.version}",
                                            icon=":material/history:"):
             chosen = int(row.version)
     return chosen
@@ -689,3 +690,189 @@ def require_filters(nothing: str) -> Filters:
         empty_state(nothing, "Pick at least one offense group in the sidebar.")
         st.stop()
     return f
+
+
+# ------------------------------------------------------------------------- sign-in and access
+# app.py resolves who is signed in once per run (from the session token kept here, or st.user for
+# OpenID Connect) and hands the Identity to set_identity; pages read identity() / allowed() /
+# public_view(). The role is never read from a widget or from session state a client could set:
+# the token is looked up in the store on every run (auth.resolve).
+
+_TOKEN_KEY = "_session_token"
+_IDENTITY_KEY = "_identity"
+_PUBLIC_KEY = "_public_view"
+_SIGNIN_MESSAGE_KEY = "_signin_message"
+
+
+def session_token() -> str | None:
+    return st.session_state.get(_TOKEN_KEY)
+
+
+def oidc_configured() -> bool:
+    """Whether `.streamlit/secrets.toml` has an [auth] section, which st.login needs."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 - no secrets file at all is the normal case
+        return False
+
+
+def oidc_user() -> dict | None:
+    """The OpenID Connect user's claims when signed in through st.login, else None."""
+    if not oidc_configured() or not st.user.is_logged_in:
+        return None
+    return dict(st.user.to_dict())
+
+
+def set_identity(identity, public: bool) -> None:
+    st.session_state[_IDENTITY_KEY] = identity
+    st.session_state[_PUBLIC_KEY] = public
+
+
+def identity():
+    """Who app.py found signed in on this run."""
+    from dashboard.auth import ANONYMOUS
+
+    return st.session_state.get(_IDENTITY_KEY, ANONYMOUS)
+
+
+def allowed(action: str) -> bool:
+    from dashboard import access
+
+    return access.can(identity().role, action)
+
+
+def public_view() -> bool:
+    """Whether this run shows the public-safe view (forced for the public and council)."""
+    return bool(st.session_state.get(_PUBLIC_KEY, True))
+
+
+def navigation_menu(pages: Sequence, titles: dict[str, str]) -> None:
+    """The sidebar's page links: only the pages this role may open (st.navigation itself is hidden so
+    that a shared link to a staff page can ask for sign-in instead of silently landing elsewhere)."""
+    with st.sidebar:
+        for page in pages:
+            st.page_link(page, label=titles.get(page.url_path, page.title), icon=page.icon)
+
+
+def view_toggle(role: str, default_public: bool) -> bool:
+    """Staff may leave the public-safe view; everyone else gets it, and no widget to ask otherwise."""
+    from dashboard import access
+
+    if not access.can(role, "view_full"):
+        return True
+    with st.sidebar:
+        return st.toggle("Public-safe view", value=default_public, key="public_safe",
+                         help="Aggregates only, small counts withheld, sensitive offenses left out: safe to "
+                              "project at a public meeting. Switch off for exact internal numbers.")
+
+
+def account_panel(who, sign_in: Callable[[str, str], str], sign_out: Callable[[], None], oidc: bool) -> None:
+    """Sidebar sign-in form (built-in users), 'Sign in with your organisation' (OpenID Connect) and
+    sign-out. ``sign_in`` returns a session token or raises DashboardError, shown here, not as a page error."""
+
+    def submit() -> None:
+        username = st.session_state.get("signin_user", "")
+        password = st.session_state.get("signin_password", "")
+        st.session_state["signin_password"] = ""  # never kept in the session after the attempt
+        try:
+            st.session_state[_TOKEN_KEY] = sign_in(username, password)
+            st.session_state.pop(_SIGNIN_MESSAGE_KEY, None)
+        except DashboardError as exc:
+            st.session_state[_SIGNIN_MESSAGE_KEY] = (exc.title, exc.message, exc.hint)
+
+    def leave() -> None:
+        sign_out()
+        st.session_state.pop(_TOKEN_KEY, None)
+
+    with st.sidebar:
+        st.divider()
+        if who.signed_in:
+            st.caption(f"Signed in as **{escape(who.username)}** · {escape(who.role)}")
+            if who.method == "oidc":
+                st.button("Sign out", key="signout", on_click=st.logout, icon=":material/logout:")
+            else:
+                st.button("Sign out", key="signout", on_click=leave, icon=":material/logout:")
+            return
+        with st.expander("Staff sign-in", expanded=_SIGNIN_MESSAGE_KEY in st.session_state):
+            if oidc:
+                st.button("Sign in with your organisation", key="signin_oidc", on_click=st.login,
+                          icon=":material/badge:")
+            with st.form("signin", clear_on_submit=False, border=False):
+                st.text_input("User name", key="signin_user", autocomplete="username")
+                st.text_input("Password", type="password", key="signin_password",
+                              autocomplete="current-password")
+                st.form_submit_button("Sign in", on_click=submit, icon=":material/login:")
+            message = st.session_state.get(_SIGNIN_MESSAGE_KEY)
+            if message:
+                title, text, hint = message
+                st.error(f"**{escape(title)}**: {escape(text)}", icon=":material/lock:")
+                if hint:
+                    st.caption(escape(hint))
+
+
+def refused(title: str, least_role_text: str, signed_in: bool) -> None:
+    """What a page the role may not open shows instead (reached by URL, bookmark or shared link)."""
+    st.title(title)
+    with st.container(border=True, key="access-refused"):
+        st.warning(f"**This page is for {least_role_text}.**", icon=":material/lock:")
+        st.caption("Your role does not include it; ask an administrator if it should."
+                   if signed_in else "Sign in with a staff account in the sidebar to open it.")
+
+
+def run_action(action: Callable[[], object], done: str) -> bool:
+    """Run an admin action; show its DashboardError here (the page stays), or ``done``."""
+    try:
+        action()
+    except DashboardError as exc:
+        show_error(exc)
+        return False
+    st.session_state["_admin_done"] = done
+    return True
+
+
+def admin_done() -> None:
+    done = st.session_state.pop("_admin_done", None)
+    if done:
+        st.success(escape(done), icon=":material/task_alt:")
+
+
+def user_form(roles: Sequence[str], labels: dict[str, str]) -> tuple[str, str, str | None] | None:
+    """Add-a-user form: returns (user name, role, password or None for OpenID Connect) when submitted."""
+    with st.form("add_user", clear_on_submit=True):
+        left, mid, right = st.columns(3)
+        name = left.text_input("User name (or e-mail for OpenID Connect)", key="new_user")
+        role = mid.selectbox("Role", list(roles), format_func=labels.get, key="new_role")
+        password = right.text_input("Password (empty: signs in through OpenID Connect)", type="password",
+                                    key="new_password")
+        if st.form_submit_button("Add user", icon=":material/person_add:"):
+            return name, role, password or None
+    return None
+
+
+def user_changes(users: pd.DataFrame, roles: Sequence[str], labels: dict[str, str], me: str):
+    """Per user: role picker, unlock and remove. Returns ("set_role"|"unlock"|"remove", user, role)."""
+    for row in users.itertuples():
+        cols = st.columns([3, 2, 1, 1])
+        cols[0].markdown(f"**{escape(row.username)}** · {row.sign_in}"
+                         + (" · locked" if row.locked else "")
+                         + (f" · {row.failed_sign_ins} failed sign-in(s)" if row.failed_sign_ins else ""))
+        role = cols[1].selectbox("Role", list(roles), index=list(roles).index(row.role), format_func=labels.get,
+                                 key=f"role_{row.username}", label_visibility="collapsed")
+        if role != row.role:
+            return "set_role", row.username, role
+        if cols[2].button("Unlock", key=f"unlock_{row.username}", disabled=not row.failed_sign_ins):
+            return "unlock", row.username, None
+        if cols[3].button("Remove", key=f"remove_{row.username}", disabled=row.username == me,
+                          help="You cannot remove yourself." if row.username == me else None):
+            return "remove", row.username, None
+    return None
+
+
+def settings_form(current: dict[str, str], helps: dict[str, str]) -> tuple[str, str] | None:
+    """Run-time settings, one text box each; returns (name, value) of the one saved."""
+    for name, value in current.items():
+        with st.form(f"setting_{name}"):
+            new = st.text_input(name, value=value, help=helps[name], key=f"set_{name}")
+            if st.form_submit_button("Save", icon=":material/save:") and new != value:
+                return name, new
+    return None
