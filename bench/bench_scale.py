@@ -14,6 +14,7 @@ areas are the real ones; ids become "<id>-c<k>" (incident_id and case_number), s
 The frame goes through Store.commit (the normal commit path); the other datasets are the sample's.
 
 Per page (an AppTest of app.py switched to the page, like bench/bench_pages.py), median of --repeat:
+Signed in as an analyst (tests/conftest.staff_token), who may open every page measured.
 - cold_ms: rerun after changing the sidebar filters (dates and offense groups; on Crime trends also
   its anchor date) to values not seen before, so the page's aggregates miss the cache and run SQL;
 - warm_ms: rerun after changing the filters back to values already seen (aggregates cached);
@@ -47,6 +48,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(REPO))
 
 from bench_pages import PAGES  # noqa: E402
 
@@ -216,6 +218,7 @@ def run_pages(folder: Path, repeat: int) -> dict:
 
     from dashboard import config
     from dashboard.store import Store
+    from tests.conftest import staff_token
 
     store = Store(config.load().store_path, idle_close=0)
     bounds = store.date_bounds()
@@ -227,6 +230,7 @@ def run_pages(folder: Path, repeat: int) -> dict:
     for page in PAGES:
         name = Path(page).stem
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=900)
+        at.session_state["_session_token"] = staff_token(folder, "analyst")  # every page but the admin's
         at.run()
         at.switch_page(page)
         sizes["_record"] = name

@@ -6,12 +6,14 @@ Run: .venv/bin/python bench/load_test.py [--contexts 20] [--pages overview,trend
 Starts the app as the README says (`make run PORT=...`, like tests/browser_support.py) with its own store
 (a new temporary DASHBOARD_DATA_DIR seeded from the sample, or --data-dir), opens --contexts Playwright
 contexts in one Debian Chromium (/usr/bin/chromium, the flags of tests/browser_support.py), and has each
-open every page in --pages in turn (each session starts at a different page, so all pages are busy at
-once), --rounds times. A second after the sessions start, an analyst commits 500 real sample rows under
-new ids with `python -m dashboard ingest ... --mode append` into the same store, while the app is busy.
+sign in as an analyst through the sidebar (built-in staff users, as the browser tests add them) and then
+follow the sidebar links through every page in --pages (each session starts at a different page, so all
+pages are busy at once), --rounds times. Once about one page per session has been drawn, an analyst
+commits 500 real sample rows under new ids with `python -m dashboard ingest ... --mode append` into the
+same store, while the app is busy.
 
-Time to a drawn page: from `goto` until the page's content (a chart, map frame, table or uploader) is
-attached and Streamlit reports the run finished. Any Streamlit exception element or dashboard error box,
+Time to a drawn page: from the click on the sidebar link until the page's title and the page's content (a chart, map frame,
+table or uploader) are attached and Streamlit reports the run finished. Any Streamlit exception element or dashboard error box,
 any uncaught page error, a failed ingest or a store that does not show the new version fails the run
 (exit status 1). Prints one JSON report: p50 / p95 / max per page and overall, the ingest's time and
 result, and the CPU seconds the app and the browsers used (on 2 cores, 20 Chromium tabs drawing plotly
@@ -25,50 +27,40 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, ERROR_BOXES, MAP_IFRAME  # noqa: E402
+from tests.browser_support import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    ERROR_BOXES,
+    MAP_IFRAME,
+    STAFF_PASSWORD,
+    serve,
+)
 
 CHART = ".stPlotlyChart"
-# page -> (URL path, what shows once it is drawn)
+# page -> (URL path, its title, what shows once it is drawn)
 PAGES = {
-    "overview": ("/", CHART),
-    "trends": ("/trends", CHART),
-    "map": ("/map", MAP_IFRAME),
-    "compare": ("/compare", CHART),
-    "hotspots": ("/hotspots", MAP_IFRAME),
-    "outreach": ("/outreach", CHART),
-    "impact": ("/impact", CHART),
-    "data": ("/data", '[data-testid="stDataFrame"]'),
-    "upload": ("/upload", '[data-testid="stFileUploader"]'),
+    "overview": ("/", "Overview", CHART),
+    "trends": ("/trends", "Crime trends", CHART),
+    "map": ("/map", "Neighborhood map", MAP_IFRAME),
+    "compare": ("/compare", "Compare areas", CHART),
+    "hotspots": ("/hotspots", "Hot spots", MAP_IFRAME),
+    "outreach": ("/outreach", "Outreach", CHART),
+    "impact": ("/impact", "Impact", CHART),
+    "data": ("/data", "Data and sources", '[data-testid="stDataFrame"]'),
+    "upload": ("/upload", "Upload data", '[data-testid="stFileUploader"]'),
 }
 DONE = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
 UPLOAD_ROWS = 500
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local http only
-            return response.read().strip() == b"ok"
-    except OSError:
-        return False
 
 
 def analyst_file(path: Path) -> None:
@@ -94,18 +86,40 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 async def session(browser, url: str, order: list[str], rounds: int, timeout_ms: int, out: dict) -> None:
+    """One analyst's tab: open the Overview, sign in through the sidebar, then follow the sidebar links
+    through ``order`` (staff pages need a sign-in, and a reload would drop it)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     page.on("pageerror", lambda exc: out["errors"].append(f"page error: {exc}"))
     try:
+        await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        await page.get_by_text("Staff sign-in").wait_for(timeout=timeout_ms)
+        await page.wait_for_selector(DONE, state="attached", timeout=timeout_ms)
+        user = page.get_by_label("User name")
+        if not await user.is_visible():
+            await page.get_by_text("Staff sign-in").click()
+        await user.fill("browser-analyst")
+        await user.press("Tab")
+        await page.get_by_label("Password", exact=True).fill(STAFF_PASSWORD)
+        await page.get_by_label("Password", exact=True).press("Enter")
+        await page.get_by_text("Signed in as browser-analyst").wait_for(timeout=timeout_ms)
+        await page.wait_for_selector(DONE, state="attached", timeout=timeout_ms)
+    except Exception as exc:  # noqa: BLE001 - reported, and the run fails
+        out["errors"].append(f"sign-in: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        await context.close()
+        return
+    try:
         for _ in range(rounds):
             for name in order:
-                path, ready = PAGES[name]
+                path, title, ready = PAGES[name]
                 start = time.perf_counter()
                 try:
-                    await page.goto(url + path, wait_until="domcontentloaded", timeout=timeout_ms)
-                    await page.locator(f"{ready}, {ERROR_BOXES}").first.wait_for(state="attached", timeout=timeout_ms)
+                    await page.locator(f'a[data-testid="stPageLink-NavLink"][href="{path.lstrip("/")}"]').first.click(
+                        timeout=timeout_ms)
+                    await page.locator(f'h1:has-text("{title}"), {ERROR_BOXES}').first.wait_for(
+                        state="attached", timeout=timeout_ms)
                     await page.wait_for_selector(DONE, state="attached", timeout=timeout_ms)
+                    await page.locator(f"{ready}, {ERROR_BOXES}").first.wait_for(state="attached", timeout=timeout_ms)
                 except Exception as exc:  # noqa: BLE001 - a timeout is a result to report, not a crash
                     out["errors"].append(f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
                     continue
@@ -123,6 +137,14 @@ def quantiles(values: list[float]) -> dict[str, float]:
     pick = lambda q: ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]  # noqa: E731
     return {"n": len(values), "p50_s": round(statistics.median(ordered), 2), "p95_s": round(pick(0.95), 2),
             "max_s": round(ordered[-1], 2)}
+
+
+def server_pid(app) -> int:
+    """The `make run` process serve() started for ``app`` (a child of this one)."""
+    import psutil
+
+    port = app.url.rsplit(":", 1)[1]
+    return next(c.pid for c in psutil.Process().children() if f"PORT={port}" in " ".join(c.cmdline()))
 
 
 def cpu_seconds(server_pid: int) -> dict[str, float]:
@@ -144,7 +166,14 @@ def cpu_seconds(server_pid: int) -> dict[str, float]:
             "browser_cpu_s": round(sum(used(c) for c in mine if c.pid not in server_tree), 1)}
 
 
-async def drive(url: str, args, data_dir: Path, upload: Path, server_pid: int) -> dict:
+def rotated(names: list[str], i: int) -> list[str]:
+    """Session i's page order: the list started at its i-th page, never at the Overview (where the
+    session signs in already)."""
+    order = names[i % len(names):] + names[:i % len(names)]
+    return order[1:] + order[:1] if order[0] == "overview" else order
+
+
+async def drive(url: str, args, data_dir: Path, upload: Path, app_pid: int) -> dict:
     from playwright.async_api import async_playwright
 
     names = args.pages
@@ -152,7 +181,10 @@ async def drive(url: str, args, data_dir: Path, upload: Path, server_pid: int) -
     ingest: dict = {}
 
     async def analyst() -> None:
-        await asyncio.sleep(1.0)
+        # Commit while the sessions are busy: once about one page per session has been drawn.
+        waited = time.monotonic()
+        while sum(map(len, out["times"].values())) < args.contexts and time.monotonic() - waited < 120:
+            await asyncio.sleep(0.5)
         start = time.perf_counter()
         done = await asyncio.to_thread(cli, data_dir, "ingest", str(upload), "--kind", "incidents",
                                        "--mode", "append", "--author", "load-test", "--json")
@@ -167,10 +199,10 @@ async def drive(url: str, args, data_dir: Path, upload: Path, server_pid: int) -
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         start = time.perf_counter()
         await asyncio.gather(analyst(), *(
-            session(browser, url, names[i % len(names):] + names[:i % len(names)], args.rounds, args.timeout * 1000, out)
+            session(browser, url, rotated(names, i), args.rounds, args.timeout * 1000, out)
             for i in range(args.contexts)))
         wall = time.perf_counter() - start
-        cpu = cpu_seconds(server_pid)
+        cpu = cpu_seconds(app_pid)
         await browser.close()
     every = [t for ts in out["times"].values() for t in ts]
     status = json.loads(cli(data_dir, "status", "--json").stdout)
@@ -197,33 +229,20 @@ def main() -> int:
         parser.error(f"unknown pages {unknown}; use some of {', '.join(PAGES)}")
     if not CHROMIUM.exists():
         parser.error(f"{CHROMIUM} is missing: apt-get install -y chromium (make test installs it)")
+    if len(args.pages) < 2:
+        parser.error("give at least two pages: sessions move between pages through the sidebar")
     work = Path(tempfile.mkdtemp(prefix="load_test_"))
     data_dir = Path(args.data_dir) if args.data_dir else work / "store"
+    data_dir.mkdir(parents=True, exist_ok=True)
     upload = work / "analyst_incidents.csv"
     analyst_file(upload)
-    port = free_port()
     log_path = work / "make-run.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["make", "run", f"PORT={port}"], cwd=REPO, start_new_session=True,
-                                env={**os.environ, "DASHBOARD_DATA_DIR": str(data_dir)},
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while not healthy(f"{url}/_stcore/health"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                print(log_path.read_text(errors="replace")[-3000:], file=sys.stderr)
-                raise SystemExit("the app did not start")
-            time.sleep(0.5)
-        report = asyncio.run(drive(url, args, data_dir, upload, proc.pid))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        # The README's `make run`, on a free port, with built-in staff users (tests/browser_support.py).
+        with serve(data_dir, log_path) as app:
+            report = asyncio.run(drive(app.url, args, data_dir, upload, server_pid(app)))
         app_log = log_path.read_text(errors="replace")
+    finally:
         shutil.rmtree(work, ignore_errors=True)
     tracebacks = app_log.count("Traceback (most recent call last)")
     if tracebacks:
