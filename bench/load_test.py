@@ -89,6 +89,7 @@ async def session(browser, url: str, order: list[str], rounds: int, timeout_ms: 
     """One analyst's tab: open the Overview, sign in through the sidebar, then follow the sidebar links
     through ``order`` (staff pages need a sign-in, and a reload would drop it)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(timeout_ms)  # also for fill and click: 20 tabs on 2 cores are slow to type in
     page = await context.new_page()
     page.on("pageerror", lambda exc: out["errors"].append(f"page error: {exc}"))
     try:
