@@ -24,7 +24,7 @@ with ui.error_boundary(loader.base_settings().show_error_details):
     settings = loader.settings()
     token = ui.session_token()
     who = loader.identity(token, ui.oidc_user())
-    ui.navigation_menu([pages[p.name] for p in access.pages_for(who.role)], {})
+    ui.navigation_menu([pages[p.name] for p in access.pages_for(who.role)])
     ui.set_identity(who, ui.view_toggle(who.role, settings.public_view))
     bounds = loader.date_bounds()
     if bounds is not None:

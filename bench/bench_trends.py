@@ -3,8 +3,12 @@ Streamlit, and warm AppTest reruns after each kind of filter change.
 
 Run: .venv/bin/python bench/bench_trends.py [--repeat 7] [--json]
 
-- sql_*: the page's two store queries (ONE scan each), on an open store.
-- compute_*: everything the page computes after the queries (cubes, tables, verdicts, trend), no
+- sql_daily_counts + compute_day_cubes: what the page does once per data version (Store.daily_area_counts,
+  ONE scan, laid out as running daily totals by metrics.day_cubes); compute_windows_from_days: what a new
+  anchor date costs after that (array slices, no query).
+- sql_window_counts, sql_weekly_counts, compute_cubes: the per-anchor query path the page used before
+  (kept as the reference the tests compare the daily path with), for comparison.
+- compute_page_*: everything the page computes after the cubes (tables, verdicts, trend), no
   Streamlit: what a rerun costs in our code.
 - rerun_*: a warm AppTest rerun of the page (process warm, store open, earlier values cached) after
   changing one filter to a value not seen before, so that filter's cache entries miss:
@@ -45,7 +49,19 @@ def sql_and_compute(data_dir: Path, repeat: int) -> dict[str, float]:
     periods = metrics.trend_periods(anchor, first, last)
     store.query("SELECT 1")
     times: dict[str, list[float]] = {"sql_window_counts": [], "sql_weekly_counts": [], "compute_cubes": [],
+                                     "sql_daily_counts": [], "compute_day_cubes": [],
+                                     "compute_windows_from_days": [],
                                      "compute_page_district": [], "compute_page_beat": []}
+    for _ in range(repeat):
+        t = time.perf_counter()
+        daily = store.daily_area_counts()
+        times["sql_daily_counts"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        days = metrics.day_cubes(daily)
+        times["compute_day_cubes"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        metrics.window_cubes_from_days(days, periods)
+        times["compute_windows_from_days"].append(time.perf_counter() - t)
     for _ in range(repeat):
         t = time.perf_counter()
         counts = store.trend_window_counts(periods)
@@ -77,7 +93,15 @@ def reruns(data_dir: Path, repeat: int) -> dict[str, float]:
     os.environ["DASHBOARD_DATA_DIR"] = str(data_dir)
     from streamlit.testing.v1 import AppTest
 
+    from dashboard import auth
+    from dashboard.store import Store
+
+    store = Store(data_dir / "dashboard.duckdb")  # the page is for signed-in staff: sign in as command staff
+    auth.add_user(store, "bench-command", "command", "bench passphrase, not a secret", actor="bench")
+    token = auth.sign_in(store, "bench-command", "bench passphrase, not a secret", auth.Policy())[1]
+    store.close()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+    at.session_state["_session_token"] = token
     t = time.perf_counter()
     at.run()
     at.switch_page(PAGE)
@@ -99,8 +123,6 @@ def reruns(data_dir: Path, repeat: int) -> dict[str, float]:
 
     results: dict[str, list[float]] = {k: [] for k in ("same", "window", "area", "harm", "offense_groups",
                                                         "geography", "anchor")}
-    from dashboard.store import Store
-
     store = Store(data_dir / "dashboard.duckdb")
     area_ids = {lv: store.areas(lv)["area_id"].tolist()[::7] for lv in ("community_area", "district", "beat")}
     windows = ["wtd", "ytd", "28d"]
@@ -148,10 +170,13 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     q = report["queries_and_compute_ms"]
-    print(f"store queries (median ms):      window counts {q['sql_window_counts']:.0f} · "
-          f"weekly counts {q['sql_weekly_counts']:.0f}")
-    print(f"computation, no Streamlit (ms): cubes (once per version) {q['compute_cubes']:.0f} · "
-          f"page with districts {q['compute_page_district']:.0f} · with beats {q['compute_page_beat']:.0f}")
+    print(f"once per version (median ms):   daily counts query {q['sql_daily_counts']:.0f} · "
+          f"day cubes {q['compute_day_cubes']:.0f}")
+    print(f"per anchor date (median ms):    windows sliced from the day cubes {q['compute_windows_from_days']:.1f}"
+          f" (the per-anchor query path it replaced: window counts {q['sql_window_counts']:.0f} + "
+          f"weekly counts {q['sql_weekly_counts']:.0f} + cubes {q['compute_cubes']:.0f})")
+    print(f"computation, no Streamlit (ms): page with districts {q['compute_page_district']:.0f} · "
+          f"with beats {q['compute_page_beat']:.0f}")
     r = report["apptest"]
     print(f"first render of the page: {r['first_render_s']:.2f} s")
     print(f"load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "

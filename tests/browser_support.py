@@ -93,7 +93,8 @@ def _add_staff(data_dir: Path) -> None:
 
     store = Store(data_dir / "dashboard.duckdb", idle_close=0)
     for role in STAFF_ROLES:
-        auth.add_user(store, f"browser-{role}", role, STAFF_PASSWORD, actor="tests")
+        if not store.rows("SELECT 1 FROM users WHERE username = ?", [f"browser-{role}"]):
+            auth.add_user(store, f"browser-{role}", role, STAFF_PASSWORD, actor="tests")
     store.close()
 
 

@@ -37,6 +37,16 @@ def sample_store(sample_data_dir: Path) -> Store:
     return Store(sample_data_dir / "dashboard.duckdb")
 
 
+@pytest.fixture(scope="session")
+def hostile_data_dir(tmp_path_factory) -> Path:
+    """A data dir whose store holds the sample with script/HTML/formula payloads in every text field."""
+    from tests.fixtures import hostile
+
+    data_dir = tmp_path_factory.mktemp("hostile_store")
+    hostile.build_store(data_dir, REPO / "data" / "sample")
+    return data_dir
+
+
 @pytest.fixture
 def app_env(sample_data_dir: Path, monkeypatch):
     """Point the app at the seeded session store (AppTest runs app.py in this process)."""

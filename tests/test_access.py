@@ -147,3 +147,83 @@ def test_signed_out_and_removed_users_lose_access_at_once(app_env):
     assert not refused(at)
     at.button(key="signout").click().run()
     assert refused(at) and at.session_state["_identity"].role == "public"
+
+
+def test_openid_connect_users_get_the_role_stored_for_their_email(app_env):
+    from dashboard import auth
+    from dashboard.store import Store
+
+    store = Store(Path(os.environ["DASHBOARD_DATA_DIR"]) / "dashboard.duckdb")
+    if not store.rows("SELECT 1 FROM users WHERE username = 'chief@city.gov'"):
+        auth.add_user(store, "chief@city.gov", "command", None, actor="tests")
+    store.close()
+    for email, expect_refused in (("chief@city.gov", False), ("someone@city.gov", True)):
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+        at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                              "client_id": "dashboard", "client_secret": "s",
+                              "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+        at.user = {"is_logged_in": True, "email": email}
+        at.run()
+        at.switch_page("views/trends.py")
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert refused(at) == expect_refused, email
+        who = at.session_state["_identity"]
+        assert (who.username, who.method) == (email, "oidc")
+        assert who.role == ("command" if not expect_refused else "public")
+
+
+def test_sign_in_form_shows_the_organisation_button_only_when_oidc_is_configured(app_env):
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    assert not [b for b in at.button if b.key == "signin_oidc"]
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "dashboard", "client_secret": "s",
+                          "server_metadata_url": "https://idp.example/.well-known/openid-configuration"}
+    at.run()
+    assert [b for b in at.button if b.key == "signin_oidc"]
+
+
+# ------------------------------------------------------- actions drawn inside pages, per role
+
+
+def _versions_script():
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import auth, ui
+
+    ui.set_identity(auth.Identity("someone", st.session_state["role"], "password"), public=True)
+    versions = pd.DataFrame({"dataset": ["incidents"] * 2, "version": [2, 1], "active": [True, False],
+                             "row_count": [10, 9], "source": ["b.csv", "a.csv"], "author": ["x", "y"],
+                             "created_at": pd.to_datetime(["2026-01-02", "2026-01-01"]), "mode": ["append"] * 2,
+                             "rows_rejected": [0, 1]})
+    ui.version_list(versions, "incidents", key="v")
+
+
+def _report_script():
+    import pandas as pd
+    import streamlit as st
+
+    from dashboard import auth, ingest, ui
+
+    ui.set_identity(auth.Identity("someone", st.session_state["role"], "password"), public=True)
+    rejected = pd.DataFrame({"row": [2], "reason": ["unparseable date"], "Date": ["=1+1"]})
+    ui.validation_report(ingest.Report("incidents", "x.csv", "h", 3, 2, rejected), "rejected.csv")
+
+
+@pytest.mark.parametrize("role", access.ROLES)
+def test_actions_inside_pages_follow_the_table(role):
+    """ui draws rollback buttons and the rejected-rows download only for roles the table allows, even
+    if a page that shows them were reached."""
+    at = AppTest.from_function(_versions_script, default_timeout=60)
+    at.session_state["role"] = role
+    at.run()
+    assert bool([b for b in at.button if b.key == "v_incidents_1"]) == access.can(role, "rollback")
+    at = AppTest.from_function(_report_script, default_timeout=60)
+    at.session_state["role"] = role
+    at.run()
+    assert not at.exception
+    downloads = [e for e in at.get("download_button")]
+    assert bool(downloads) == access.can(role, "download_rejected")

@@ -110,6 +110,18 @@ def test_bom_latin1_semicolon_and_gzip_are_read():
         assert frame["block"].iloc[0] == "Caf\xe9 row"
 
 
+def test_long_files_read_from_bytes_match_the_decoded_path():
+    """Past the first 64 KiB: UTF-8 bytes go to pyarrow undecoded; a Latin-1 byte far down the file
+    (plain ASCII before it) still falls back to decoding the whole file as Latin-1."""
+    rows = "".join(f"{i};2016-05-01 10:00:00;THEFT;{i} N STATE ST\n" for i in range(4000))
+    for tail, encoding in (("Caf\u00e9 \u6771\u4eac row", "utf-8"), ("Caf\xe9 row", "latin-1")):
+        text = "ID;Date;Primary Type;Block\n" + rows + f"9999;2016-05-02 10:00:00;THEFT;{tail}\n"
+        data = text.encode(encoding)
+        assert len(data) > 100_000
+        frame = ingest.read_table(data, "x.csv")
+        assert len(frame) == 4001 and frame["Block"].iloc[-1] == tail and frame["ID"].iloc[0] == "0"
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -399,3 +411,21 @@ def test_commit_prepared_records_provenance_and_replaces_one_area_level(store, s
 
 
 from tests.conftest import REPO  # noqa: E402
+
+
+def test_duplicated_ids_agree_with_pandas_on_digits_padding_and_text():
+    base = [str(i) for i in range(12_000)]
+    cases = [
+        base + ["5", "11999", "0"],  # all plain digits: compared as integers
+        base + ["007", "7", "0"],  # leading zeros: '007' is not '7'
+        base + ["12a", "12a", " 5"],  # text
+        base + [None, None, "5"],  # missing values
+        base + ["+5", "5", "-0"],  # signs
+        base + ["99999999999999999999", "5"],  # beyond 64-bit integers
+    ]
+    for values in cases:
+        ids = pd.Series(values, dtype="string")
+        for keep in ("last", "first", False):
+            got = ingest.duplicated_ids(ids, keep=keep)
+            assert got.tolist() == ids.duplicated(keep=keep).tolist()
+    assert ingest.duplicated_ids(pd.Series(cases[1], dtype="string"), keep=False).sum() == 4  # 7 and 0, not 007

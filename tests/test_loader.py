@@ -81,12 +81,12 @@ def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
     d11, _ = cubes["district"].select(["p_28d_0", "p_28d_1"], "11")
     assert d11.sum(axis=0).tolist() == [2, 1]
     assert list(cubes["beat"].areas) == ["1111", "1112", "1411"]  # records without a beat are citywide only
-    weeks = loader.trend_weeks(anchor)
+    weeks = loader.trend_weeks()
     week, guns = weeks["community_area"].select([pd.Timestamp("2017-12-04"), pd.Timestamp("2017-12-25")], "23")
     assert week.sum(axis=0).tolist() == [1, 1] and guns.sum(axis=0).tolist() == [1, 1]
     assert weeks["citywide"].counts.sum() == 5
     fresh_loader.commit("incidents", incidents.head(1), Provenance(source="t"))  # another process commits
-    assert loader.trend_weeks(anchor)["citywide"].counts.sum() == 1
+    assert loader.trend_weeks()["citywide"].counts.sum() == 1
     assert loader.trend_windows(metrics.trend_periods(anchor, first, last))["citywide"].counts.sum() == 2
 
 
@@ -109,6 +109,29 @@ def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
                 assert ours == by_area.astype(int).to_dict()
         assert len(loader.harm_weights()) == len(metrics.schema.OFFENSE_GROUPS)
         assert list(loader.harm_weights_table().columns) == ["offense_group", "weight", "basis"]
+    finally:
+        for fn in (loader.clear_settings, loader.store.clear):
+            fn()
+
+
+def test_outreach_weeks_filters_one_frame_like_the_query(app_env):
+    from dashboard import metrics
+
+    for fn in (loader.clear_settings, loader.store.clear):
+        fn()
+    try:
+        first, last = loader.date_bounds()
+        beat = loader.outreach_counts(["beat"], first, last).sort_values("events")["beat"].iloc[-1]
+        for anchor in (last, date(2017, 6, 14), date(2017, 1, 3)):
+            span = metrics.chart_span(anchor, first, last)
+            for area in (None, ("beat", beat), ("district", "11"), ("community_area", "25"), ("beat", "9999")):
+                want = loader.outreach_counts(["week"], *span, area=area)
+                got = loader.outreach_weeks(*span, area=area)
+                pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False)
+        assert loader.outreach_weeks(*metrics.chart_span(last, first, last))["events"].sum() > 0
+        # not whole weeks: the query itself
+        pd.testing.assert_frame_equal(loader.outreach_weeks(date(2017, 3, 1), date(2017, 3, 9)),
+                                      loader.outreach_counts(["week"], date(2017, 3, 1), date(2017, 3, 9)))
     finally:
         for fn in (loader.clear_settings, loader.store.clear):
             fn()

@@ -455,3 +455,36 @@ def test_impact_start_default_leaves_a_year_before():
     assert metrics.impact_start_default(date(2016, 1, 1), date(2017, 12, 31)) == date(2017, 1, 2)
     short = metrics.impact_start_default(date(2017, 3, 1), date(2017, 9, 1))
     assert short.weekday() == 0 and date(2017, 3, 1) < short < date(2017, 9, 1)
+
+
+def daily_counts(rows):
+    """A Store.daily_area_counts-shaped frame from (level, area_id, group, day, n, guns) rows."""
+    return pd.DataFrame([{"level": lv, "area_id": a, "offense_group": g, "day": pd.Timestamp(d), "count": n,
+                          "gun": guns} for lv, a, g, d, n, guns in rows])
+
+
+def test_day_cubes_sum_any_span_by_hand():
+    days = metrics.day_cubes(daily_counts([
+        ("beat", "1111", "violent", "2017-01-02", 3, 1),
+        ("beat", "1111", "violent", "2017-01-08", 2, 0),  # Sunday: still the week of 2 January
+        ("beat", "1112", "property", "2017-01-09", 5, 0),
+        ("beat", None, "property", "2017-01-09", 7, 0),  # no beat in the record: citywide only
+        ("citywide", None, "violent", "2017-01-02", 3, 1),
+        ("citywide", None, "violent", "2017-01-08", 2, 0),
+        ("citywide", None, "property", "2017-01-09", 12, 0),
+        ("citywide", None, "not a group", "2017-01-09", 99, 0),  # unknown groups are left out
+    ]))
+    assert list(days["beat"].areas) == ["1111", "1112"] and days["district"].areas.empty
+    assert days["beat"].first == date(2017, 1, 2)
+    periods = [("p_a", date(2016, 12, 1), date(2017, 1, 2)), ("p_b", date(2017, 1, 3), date(2017, 1, 8)),
+               ("p_c", date(2017, 1, 2), date(2017, 3, 1)), ("p_d", date(2017, 2, 1), date(2017, 2, 28))]
+    cubes = metrics.window_cubes_from_days(days, periods)
+    g = list(metrics.schema.OFFENSE_GROUPS).index
+    counts, guns = cubes["beat"].select(["p_a", "p_b", "p_c", "p_d"], "1111")
+    assert counts[g("violent")].tolist() == [3, 2, 5, 0] and guns[g("violent")].tolist() == [1, 0, 1, 0]
+    city, _ = cubes["citywide"].select(["p_c"], "citywide")
+    assert city[:, 0].sum() == 17
+    weeks = metrics.weekly_cubes_from_days(days)
+    assert list(weeks["beat"].slots) == [pd.Timestamp("2017-01-02"), pd.Timestamp("2017-01-09")]
+    by_week, _ = weeks["beat"].select(weeks["beat"].slots)
+    assert by_week.sum(axis=1).tolist() == [[5, 0], [0, 5]]

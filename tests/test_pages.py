@@ -474,3 +474,33 @@ def test_impact_page_says_no_data_for_programs_not_loaded(app_env):
     no_errors(at)
     assert any("No data loaded for Cops and Barbers" in i.value for i in at.info)
     assert not [m.value for m in at.markdown if "95% interval" in m.value]
+
+
+def test_admin_page_adds_a_user_changes_a_setting_and_shows_the_audit(app_env):
+    from dashboard.store import Store
+
+    at = run_app("views/admin.py", role="admin")
+    no_errors(at)
+    at.text_input(key="new_user").input("page-test-council")
+    at.selectbox(key="new_role").set_value("council")
+    at.text_input(key="new_password").input("a long enough passphrase")
+    at.button(key="FormSubmitter:add_user-Add user").click().run()
+    no_errors(at)
+    assert any("Added page-test-council" in s.value for s in at.success)
+    at.text_input(key="set_DASHBOARD_MIN_CELL_COUNT").input("7")
+    at.button(key="FormSubmitter:setting_DASHBOARD_MIN_CELL_COUNT-Save").click().run()
+    no_errors(at)
+    store = Store(app_env / "dashboard.duckdb")
+    try:
+        assert store.setting_overrides()["DASHBOARD_MIN_CELL_COUNT"] == "7"
+        log = at.dataframe[-1].value
+        assert {"user_add", "setting_change"} <= set(log["action"])
+        assert (log[log["action"] == "user_add"]["actor"] == "test-admin").any()
+        # a bad value is refused on the page, with the setting's help, and nothing is stored
+        at.text_input(key="set_DASHBOARD_MIN_CELL_COUNT").input("2")
+        at.button(key="FormSubmitter:setting_DASHBOARD_MIN_CELL_COUNT-Save").click().run()
+        assert any("Setting not changed" in e.value for e in at.error)
+        assert store.setting_overrides()["DASHBOARD_MIN_CELL_COUNT"] == "7"
+    finally:
+        store.write([("DELETE FROM app_settings", []), ("DELETE FROM users WHERE username = ?", ["page-test-council"])])
+        store.close()

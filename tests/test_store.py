@@ -13,7 +13,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from dashboard import sample
+from dashboard import sample, schema
 from dashboard.errors import DataMissingError, StoreBusyError, StoreError
 from dashboard.store import Provenance, Store
 from tests.conftest import REPO, incidents_frame
@@ -250,3 +250,67 @@ def test_survey_scores_empty_then_by_level(store: Store):
     store.commit("surveys", schema.SURVEYS.validate(frame), Provenance(source="survey.csv"))
     got = store.survey_scores("beat")
     assert list(got["area_id"]) == ["0111", "0112"] and list(got["trust_score"]) == [55.0, 60.0]
+
+
+def test_daily_area_counts_by_level_and_citywide(store: Store):
+    store.commit("incidents", three_incidents(), P)
+    daily = store.daily_area_counts()
+    beat = daily[daily["level"] == "beat"].sort_values(["area_id", "day"])
+    assert beat["area_id"].tolist() == ["0111", "0111", "0112"]
+    assert pd.to_datetime(beat["day"]).dt.strftime("%m-%d").tolist() == ["01-02", "01-08", "01-09"]
+    city = daily[daily["level"] == "citywide"]
+    assert city["area_id"].isna().all() and city["count"].sum() == 3
+    assert city.groupby("offense_group")["count"].sum().to_dict() == {"homicide": 1, "property": 2}
+    assert daily.loc[daily["level"] == "district", "area_id"].isna().all()  # no district in these records
+
+
+def same_numbers(new, old, slots) -> None:
+    """Cube ``new`` holds the numbers of ``old`` on ``slots`` for every area (zeros where ``old`` has none)."""
+    import numpy as np
+
+    assert set(old.areas) <= set(new.areas)
+    at = old.areas.get_indexer(new.areas)
+    for a, b in zip(new.select(slots), old.select(slots), strict=True):
+        expected = np.zeros_like(a)
+        expected[at >= 0] = b[at[at >= 0]]
+        np.testing.assert_array_equal(a, expected)
+
+
+def test_daily_path_equals_the_per_anchor_queries_on_the_sample(sample_store: Store):
+    """The trends page slices windows and weeks from the daily counts; the per-anchor SQL (one scan per
+    anchor) is the reference: every area, group, period and week must agree exactly."""
+    from dashboard import metrics
+
+    first, last = sample_store.date_bounds()
+    days = metrics.day_cubes(sample_store.daily_area_counts())
+    weeks, old_weeks = metrics.weekly_cubes_from_days(days), metrics.weekly_cubes(sample_store.weekly_area_counts())
+    for level, cube in old_weeks.items():
+        same_numbers(weeks[level], cube, cube.slots)
+    for anchor in (last, date(2017, 6, 14), date(2017, 2, 28), metrics.earliest_anchor(first, last)):
+        periods = metrics.trend_periods(anchor, first, last)
+        names = [p[0] for p in periods]
+        new = metrics.window_cubes_from_days(days, periods)
+        old = metrics.window_cubes(sample_store.trend_window_counts(periods), names)
+        for level in old:
+            same_numbers(new[level], old[level], names)
+        assert new["citywide"].counts.sum() > 0
+
+
+def test_content_hash_ignores_row_order_and_sees_every_value(store: Store):
+    frame = three_incidents()
+
+    def content(f) -> str:
+        store.commit("incidents", schema.INCIDENTS.validate(f), P)
+        return store.versions("incidents")["content_hash"].iloc[0]
+
+    base = content(frame)
+    assert content(frame.iloc[::-1].reset_index(drop=True)) == base  # same rows, other order
+    changed = [
+        frame.assign(offense=["THEFT", "HOMICIDE", "BATTERY"]),  # a text value
+        frame.assign(occurred_at=frame["occurred_at"] + pd.Timedelta(seconds=1)),  # a timestamp
+        frame.assign(latitude=[41.0, None, None], longitude=[-87.0, None, None]),  # a missing value filled
+        frame.assign(community_area_id=[None, "1", "2"], district_id=["1", None, None]),  # NULL moved across
+        frame.head(2),  # a row fewer
+    ]
+    hashes = [content(f) for f in changed]
+    assert base not in hashes and len(set(hashes)) == len(hashes)

@@ -6,6 +6,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from dashboard import ui
+from tests.conftest import REPO
 
 
 def test_safe_csv_defuses_formula_cells():
@@ -191,3 +192,24 @@ def test_require_filters_shows_an_empty_state_and_stops_the_page():
     assert not at.exception
     assert at.info[0].value.startswith("Nothing to map for this selection.")
     assert not [m for m in at.markdown if m.value == "not reached"]
+
+
+def test_streamlit_config_is_hardened():
+    import tomllib
+
+    cfg = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["enableXsrfProtection"] is True and cfg["server"]["enableCORS"] is True
+    assert cfg["server"]["maxUploadSize"] <= 200 and cfg["server"]["headless"] is True
+    assert cfg["client"]["showErrorDetails"] == "none"
+    assert cfg["client"]["disableDataExport"] is True  # st.dataframe's CSV does not defuse formulas
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["runner"]["magicEnabled"] is False
+    from dashboard import config
+
+    assert config.load({}).show_error_details is False
+
+
+def test_download_file_names_are_safe():
+    assert ui.safe_file_name('rejected_<img src=x onerror="alert(1)">.csv.csv') == "rejected__img_src_x_onerror_alert_1_.csv.csv"
+    assert ui.safe_file_name("../../etc/passwd") == "etc_passwd"
+    assert ui.safe_file_name("<>") == "download"

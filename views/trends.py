@@ -40,7 +40,7 @@ place = None if area == "citywide" else (f.level, area)
 ui.caption(metrics.window_caption(choices[area], window, f.offense_groups, unit))
 
 counts = loader.trend_windows(metrics.trend_periods(anchor, first, last))
-weekly = loader.trend_weeks(anchor)
+weekly = loader.trend_weeks()
 rows = stats.assess_changes(metrics.trend_rows(counts, weekly, anchor, first, last, f.level, area,
                                                f.offense_groups, weights), weighted=harm)
 
@@ -70,8 +70,8 @@ ui.show_math([("Offense groups", group_rows, "label"), (f"{level.label}s", area_
 
 st.subheader("Weekly trend")
 trend = metrics.weekly_trend(weekly, anchor, first, last, f.level, area, f.offense_groups, weights)
-events = metrics.trend_events(loader.outreach_counts(["week"], *metrics.chart_span(anchor, first, last),
-                                                    area=place), trend)
+events = metrics.trend_events(loader.outreach_weeks(*metrics.chart_span(anchor, first, last), area=place),
+                              trend)
 ui.chart(charts.weekly_trend(trend, events, f"{choices[area]}: {unit} per week, last 52 full weeks",
                              f"{unit.capitalize()} per week"), key="trend_weekly")
 ui.deferred_csv_download(lambda: metrics.weekly_trend_table(trend, events), "Weekly numbers (CSV)",

@@ -109,17 +109,20 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
                 "Parquet file could not be read", f"{name}: {exc}",
                 hint="Check that the file is a complete Parquet export.",
             ) from exc
+    head = _utf8_head(data)
+    if head is not None and head.strip():
+        # Plain UTF-8 bytes: pyarrow reads them as they are and checks every value is valid UTF-8, so the
+        # whole file is never decoded into one Python string (160 MB for a million rows).
+        frame = _read_csv_fast(head, _sniff_delimiter(head), data)
+        if frame is not None:
+            return _with_rows(frame, name)
     text = _decode(data, name)
     if not text or text.isspace():
         raise IngestError("File is empty", f"{name} has no content.", hint="Export the data again; the file has no rows.")
     utf8 = None
     if data[:2] != b"\x1f\x8b" and data.startswith(text[:64].encode("utf-8")):
         utf8 = data  # the bytes were UTF-8 without a byte-order mark: no need to encode the text again
-    sample = text[:65536]
-    try:
-        delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
-    except csv.Error:
-        delimiter = ","
+    delimiter = _sniff_delimiter(text[:65536])
     frame = _read_csv_fast(text, delimiter, utf8)
     try:
         if frame is None:
@@ -131,6 +134,31 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
             f"{name}: {exc}",
             hint="Check that every row has the same number of delimited fields as the header.",
         ) from exc
+    return _with_rows(frame, name)
+
+
+def _utf8_head(data: bytes) -> str | None:
+    """The first 64 KiB (whole lines) of plain UTF-8 text bytes, or None for anything else (gzip, a
+    byte-order mark, NUL bytes, another encoding): what read_table sniffs the delimiter and header from."""
+    if data[:2] == b"\x1f\x8b" or data[:3] == b"\xef\xbb\xbf" or b"\x00" in data[:4096]:
+        return None
+    chunk = data[:65536]
+    if len(data) > len(chunk) and b"\n" in chunk:
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _sniff_delimiter(sample: str) -> str:
+    try:
+        return csv.Sniffer().sniff(sample.split("\n", 1)[0], delimiters=",\t;|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _with_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     if frame.empty:
         raise IngestError(
             "File has a header but no rows", f"{name} has columns {list(frame.columns)[:8]} and no data rows.",
@@ -255,6 +283,15 @@ def _by_value(values: pd.Series, func) -> pd.Series:
     return pd.Series(done.take(codes).array, index=values.index, dtype=done.dtype)  # code -1 -> last (missing)
 
 
+def _text_op(values: pd.Series, func) -> pd.Series:
+    """``func`` (vectorised string methods only) on a text column: straight on arrow-backed text, where
+    each method is one pyarrow kernel (a million values in ~15 ms, several times faster than
+    factorising first); once per distinct value (_by_value) for anything else."""
+    if pd.api.types.is_string_dtype(values.dtype) and hasattr(values.array, "__arrow_array__"):
+        return func(values)
+    return _by_value(values, func)
+
+
 _FAST_FORMAT = re.compile(r"^(%[YmdHIMSp]|[-/:T ])+$")
 
 
@@ -361,10 +398,29 @@ def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None) 
     table = schema.offense_group_table()
     lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
     lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
-    key = _by_value(offense, lambda v: v.astype("string").str.strip().str.upper())
+    key = _text_op(offense, lambda v: v.astype("string").str.strip().str.upper())
     groups = _by_value(key, lambda v: v.map(lookup))
     unknown = key[groups.isna() & key.notna()]
     return groups.fillna("other").astype(str), unknown.value_counts().to_dict()
+
+
+def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
+    """``ids.duplicated(keep)``, about five times faster for the usual all-digit ids of a large file:
+    compared as integers when every value is a plain decimal without leading zeros (then the same
+    text is the same number and the other way round); as text otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(ids) >= 10_000 and pd.api.types.is_string_dtype(ids.dtype) and not ids.hasnans:
+        arr = _arrow_text(ids)
+        try:
+            numbers = pc.cast(arr, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            numbers = None  # some id is not a number
+        # Written back, each number must give its text exactly: no leading zeros, signs or blanks.
+        if numbers is not None and pc.all(pc.equal(pc.cast(numbers, arr.type), arr)).as_py():
+            return pd.Series(numbers.to_numpy(), index=ids.index).duplicated(keep=keep)
+    return ids.duplicated(keep=keep)
 
 
 # ---------------------------------------------------------------------------------------- the report
@@ -444,12 +500,23 @@ class _Rejections:
         return out.reset_index(drop=True)
 
 
+@cache
+def _schema_for(kind: str) -> pa.DataFrameSchema:
+    """The pandera schema of ``kind`` as the last guard of prepare_*. For incidents without its
+    incident_id uniqueness check: prepare_incidents has already rejected every row whose id a later row
+    repeats, so the kept ids are unique by construction, and the check was a second pass over a million
+    strings. (Every other check still runs.)"""
+    if kind == "incidents":
+        return schema.INCIDENTS.update_column("incident_id", unique=False)
+    return schema.SCHEMAS[kind]
+
+
 def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report) -> Prepared:
     """Apply the pandera schema lazily as the last guard; any failing row joins the rejected table."""
     bad = rej.bad.to_numpy()
     kept = frame.loc[~bad] if bad.any() else frame  # no copy of a million clean rows
     try:
-        kept = schema.SCHEMAS[kind].validate(kept, lazy=True)
+        kept = _schema_for(kind).validate(kept, lazy=True)
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         row_cases = cases[cases["index"].notna()]
@@ -510,13 +577,14 @@ def prepare_incidents(
     raw: pd.DataFrame, *, source_name: str, digest: str, mapping: dict[str, str] | None = None,
     date_format: str | None = None, now: pd.Timestamp | None = None,
     offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
-    pre_rejected: pd.Series | None = None,
+    pre_rejected: pd.Series | None = None, ids_canonical: bool = False,
 ) -> Prepared:
     """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
 
     ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
     ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
-    ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped).
+    ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped);
+    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them).
     """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
@@ -557,7 +625,7 @@ def prepare_incidents(
             f"({len(report.unmapped_offenses)} distinct); they were grouped as 'other'."
         )
     for name in ("case_number", "offense_detail", "offense_code", "location_type", "block"):
-        out[name] = _by_value(_mapped(raw, mapping, name), lambda v: v.astype("string").str.strip())
+        out[name] = _text_op(_mapped(raw, mapping, name), lambda v: v.astype("string").str.strip())
 
     lat = _to_number(_mapped(raw, mapping, "latitude"))
     lon = _to_number(_mapped(raw, mapping, "longitude"))
@@ -575,12 +643,13 @@ def prepare_incidents(
     out["longitude"] = lon.mask(drop_xy)
 
     for level in schema.LEVELS.values():
-        out[level.column] = canonical_area_id(_mapped(raw, mapping, level.column), level.key)
+        area_ids = _mapped(raw, mapping, level.column)
+        out[level.column] = area_ids if ids_canonical else canonical_area_id(area_ids, level.key)
     out["arrest"] = parse_bool(_mapped(raw, mapping, "arrest"))
     out["domestic"] = parse_bool(_mapped(raw, mapping, "domestic"))
 
     # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
-    dup = ids.notna() & ids.duplicated(keep="last")
+    dup = ids.notna() & duplicated_ids(ids, keep="last")
     rej.add(dup, "duplicate incident id (a later row in the file has the same id)")
     report.fixes = {k: v for k, v in report.fixes.items() if v}
     return _finalise("incidents", out, raw, rej, report)
@@ -1527,7 +1596,7 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
         prepared = prepare_incidents(
             derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
             now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
-            pre_rejected=reasons,
+            pre_rejected=reasons, ids_canonical=True,
         )
         report = prepared.report
         report.fixes = {**notes["fixes"], **report.fixes}
@@ -1659,6 +1728,10 @@ def safe_csv_bytes(frame: pd.DataFrame) -> bytes:
 
     out = frame.copy()
     for col in out.columns:
+        if isinstance(out[col].dtype, pd.CategoricalDtype):
+            out[col] = out[col].astype(object)
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(defuse)
+    # Headers come from uploaded files too.
+    out.columns = [defuse(str(c)) for c in out.columns]
     return out.to_csv(index=False).encode("utf-8")

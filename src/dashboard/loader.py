@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from dashboard import config, geo, metrics, sample
+from dashboard import config, geo, metrics, sample, schema
 from dashboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -170,27 +170,61 @@ def population(level: str) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ crime trends (CompStat)
 
 
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _trend_days(token: str) -> dict[str, metrics.DayCube]:
+    # Once per version: every later window or week is two array slices, so a new anchor date costs
+    # no query (issue 3: a warm rerun after any filter change within 150 ms).
+    return metrics.day_cubes(store().daily_area_counts())
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _trend_windows(token: str, periods: tuple) -> dict[str, metrics.Cube]:
     # cache_resource: read-only arrays shared across reruns, no pickled copy per rerun.
-    return metrics.window_cubes(store().trend_window_counts(list(periods)), [p[0] for p in periods])
+    return metrics.window_cubes_from_days(_trend_days(token), periods)
 
 
 def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, metrics.Cube]:
-    """Store.trend_window_counts (ONE query) as metrics.window_cubes: per level, areas x offense groups x
-    periods. Read-only."""
+    """Incidents in each (name, start, end) period as metrics.Cube per level (areas x offense groups x
+    periods), sliced from the version's daily counts (Store.daily_area_counts, ONE query per version);
+    the same numbers as metrics.window_cubes of Store.trend_window_counts. Read-only."""
     return _trend_windows(version(), tuple(periods))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _trend_weeks(token: str, since: date) -> dict[str, metrics.Cube]:
-    return metrics.weekly_cubes(store().weekly_area_counts(since))
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _trend_weeks(token: str) -> dict[str, metrics.Cube]:
+    return metrics.weekly_cubes_from_days(_trend_days(token))
 
 
-def trend_weeks(anchor: date) -> dict[str, metrics.Cube]:
-    """Store.weekly_area_counts (ONE query) as metrics.weekly_cubes: per level, areas x offense groups x
-    weeks, from enough years before ``anchor`` for the history and expected ranges. Read-only."""
-    return _trend_weeks(version(), date(anchor.year - metrics.AVERAGE_YEARS - 2, 1, 1))
+def trend_weeks() -> dict[str, metrics.Cube]:
+    """Weekly incidents as metrics.Cube per level (areas x offense groups x every week of the data),
+    from the same daily counts as trend_windows; the same numbers as metrics.weekly_cubes of
+    Store.weekly_area_counts. Read-only."""
+    return _trend_weeks(version())
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _outreach_weeks(token: str, level: str | None) -> pd.DataFrame | None:
+    s = store()
+    bounds = s.date_bounds("outreach") if s.has("outreach") else None
+    if bounds is None:
+        return None
+    return s.count_outreach(["week"] if level is None else ["week", level], *bounds)
+
+
+def outreach_weeks(start: date, end: date, area: tuple[str, str] | None = None) -> pd.DataFrame:
+    """outreach_counts(["week"], start, end, area): week, events, rows and dose sums. For whole weeks
+    (``start`` a Monday, ``end`` a Sunday, as the trends chart asks) it filters one per-version frame
+    instead of querying, so moving the chart costs no query. Treat as read-only."""
+    frame = None
+    if start.weekday() == 0 and end.weekday() == 6:
+        frame = _outreach_weeks(version(), None if area is None else area[0])
+    if frame is None:
+        return outreach_counts(["week"], start, end, area=area)
+    weeks = pd.to_datetime(frame["week"])
+    keep = (weeks >= pd.Timestamp(start)) & (weeks <= pd.Timestamp(end))
+    if area is not None:
+        keep &= frame[area[0]].astype(str) == str(area[1])
+    return frame.loc[keep, [c for c in frame.columns if c not in schema.LEVELS]].reset_index(drop=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

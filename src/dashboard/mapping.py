@@ -486,8 +486,8 @@ def diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None)
         notes.append("X/Y columns are projected coordinates: choose the coordinate system (e.g. EPSG:3435) "
                      "in the mapping.")
     ids = get("incident_id")
-    if ids is not None and ids.nunique(dropna=False) < len(ids):
-        repeated = int(ids.duplicated(keep=False).sum())
+    if ids is not None:
+        repeated = int(ingest.duplicated_ids(ids, keep=False).sum())  # one pass, integer ids compared fast
         if repeated:
             offense = get("offense")
             differ = ""

@@ -495,6 +495,103 @@ def window_cubes(frame: pd.DataFrame, periods: Sequence[str]) -> dict[str, Cube]
     return out
 
 
+@dataclass(frozen=True)
+class DayCube:
+    """Running totals of one geography level's daily counts, so that any span of days is two slices:
+    areas x offense groups (schema order) x (days + 1), where ``counts[..., i]`` holds the incidents of
+    the days before ``first + i`` (``[..., 0]`` is 0); ``guns`` the same for gun offenses. Read-only."""
+
+    areas: pd.Index
+    first: date
+    counts: np.ndarray
+    guns: np.ndarray
+
+    def spans(self, spans: Sequence[tuple[date, date]]) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, guns) of each inclusive (start, end) span: areas x groups x spans, float. Days
+        outside the data count 0."""
+        days = self.counts.shape[-1] - 1
+        first = np.datetime64(self.first, "D")
+        starts = np.array([np.datetime64(s, "D") for s, _ in spans], dtype="datetime64[D]") - first
+        ends = np.array([np.datetime64(e, "D") for _, e in spans], dtype="datetime64[D]") - first + 1
+        lo = np.clip(starts.astype(np.int64), 0, days)
+        hi = np.maximum(np.clip(ends.astype(np.int64), 0, days), lo)
+        return ((self.counts[..., hi] - self.counts[..., lo]).astype(float),
+                (self.guns[..., hi] - self.guns[..., lo]).astype(float))
+
+
+def day_cubes(frame: pd.DataFrame) -> dict[str, DayCube]:
+    """Store.daily_area_counts as one DayCube per level plus CITYWIDE (one area), every day from the
+    first to the last in ``frame``: what window_cubes_from_days and weekly_cubes_from_days slice."""
+    days = pd.to_datetime(frame["day"]).to_numpy(dtype="datetime64[D]")
+    first = days.min() if len(days) else np.datetime64("1970-01-01", "D")
+    n = int((days.max() - first).astype(np.int64)) + 1 if len(days) else 0
+    day = (days - first).astype(np.int64)
+
+    def codes(column: str) -> tuple[np.ndarray, np.ndarray]:
+        # factorize, not per-value string work: half a million rows on the sample
+        found, values = pd.factorize(frame[column].astype("string"), sort=True)
+        return found, np.asarray(values.astype(str), dtype=object)
+
+    group_codes, group_names = codes("offense_group")
+    group = np.append(pd.Index(list(schema.OFFENSE_GROUPS)).get_indexer(group_names), -1)[group_codes]
+    level_codes, level_names = codes("level")
+    area_codes, area_names = codes("area_id")  # sorted, missing -> -1
+    counts, guns = frame["count"].to_numpy(np.int64), frame["gun"].to_numpy(np.int64)
+    n_groups = len(schema.OFFENSE_GROUPS)
+    out = {}
+    for level in [*schema.LEVELS, CITYWIDE]:
+        match = np.flatnonzero(level_names == level)
+        keep = (level_codes == (match[0] if len(match) else -2)) & (group >= 0)
+        if level != CITYWIDE:
+            keep &= area_codes >= 0
+            present, a = np.unique(area_codes[keep], return_inverse=True)
+            areas = pd.Index(area_names[present].tolist(), dtype=object)
+        else:
+            areas, a = pd.Index([CITYWIDE]), np.zeros(int(keep.sum()), dtype=np.int64)
+        flat = (a * n_groups + group[keep]) * n + day[keep]
+        shape = (len(areas), n_groups, n)
+        cubes = []
+        for values in (counts[keep], guns[keep]):
+            daily = np.bincount(flat, weights=values, minlength=int(np.prod(shape))).reshape(shape)
+            running = np.zeros(shape[:-1] + (n + 1,), dtype=np.int64)
+            np.cumsum(daily.astype(np.int64), axis=-1, out=running[..., 1:])
+            if running.size and running.max() < np.iinfo(np.int32).max:
+                running = running.astype(np.int32)  # half the memory; totals stay exact
+            running.flags.writeable = False
+            cubes.append(running)
+        out[level] = DayCube(areas, pd.Timestamp(first).date(), *cubes)
+    return out
+
+
+def window_cubes_from_days(days: Mapping[str, DayCube], periods: Sequence[tuple[str, date, date]]
+                           ) -> dict[str, Cube]:
+    """The Cubes window_cubes makes from Store.trend_window_counts(periods), sliced from day_cubes
+    instead (no query): per level, areas x groups x periods (``periods``: (name, start, end)).
+    Areas without incidents in these periods hold zeros (Cube.select gives zeros for absent ones)."""
+    slots = pd.Index([p[0] for p in periods])
+    spans = [(p[1], p[2]) for p in periods]
+    out = {}
+    for level, cube in days.items():
+        counts, guns = cube.spans(spans)
+        counts.flags.writeable = guns.flags.writeable = False
+        out[level] = Cube(cube.areas, slots, counts, guns)
+    return out
+
+
+def weekly_cubes_from_days(days: Mapping[str, DayCube]) -> dict[str, Cube]:
+    """The Cubes weekly_cubes makes from Store.weekly_area_counts, for every week (Monday) the data
+    touch, sliced from day_cubes: per level, areas x groups x weeks."""
+    out = {}
+    for level, cube in days.items():
+        last = pd.Timestamp(cube.first) + pd.Timedelta(days=cube.counts.shape[-1] - 2)
+        monday = pd.Timestamp(cube.first) - pd.Timedelta(days=pd.Timestamp(cube.first).weekday())
+        weeks = pd.date_range(monday, last, freq="7D") if cube.counts.shape[-1] > 1 else pd.DatetimeIndex([])
+        counts, guns = cube.spans([(w.date(), (w + pd.Timedelta(days=6)).date()) for w in weeks])
+        counts.flags.writeable = guns.flags.writeable = False
+        out[level] = Cube(cube.areas, weeks, counts, guns)
+    return out
+
+
 def _weights_for(groups: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
     """Weight of each schema group: its weight (1 when counting) if it is in ``groups``, else 0."""
     chosen = set(groups)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -136,8 +137,15 @@ def table(frame: pd.DataFrame, key: str, columns: dict | None = None, height: in
 
 def csv_download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
     """CSV of what a chart or table shows. Cells that a spreadsheet would run as formulas are defused."""
-    st.download_button(label, data=safe_csv(frame), file_name=file_name, mime="text/csv", key=key,
+    st.download_button(label, data=safe_csv(frame), file_name=safe_file_name(file_name), mime="text/csv", key=key,
                        icon=":material/download:")
+
+
+def safe_file_name(name: str) -> str:
+    """A download's file name with only letters, digits, dot, dash and underscore (names can come from
+    uploaded files)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "download"
+    return cleaned[:120]
 
 
 def safe_csv(frame: pd.DataFrame) -> bytes:
@@ -474,7 +482,8 @@ def deferred_csv_download(frame: pd.DataFrame | Callable[[], pd.DataFrame], labe
     """ui.csv_download whose bytes (and, given a function, whose frame) are made only when the button
     is clicked, so a page with several downloads stays fast on every rerun; the same formula-defused CSV,
     and no rerun on click."""
-    st.download_button(label, data=lambda: safe_csv(frame() if callable(frame) else frame), file_name=file_name,
+    st.download_button(label, data=lambda: safe_csv(frame() if callable(frame) else frame),
+                       file_name=safe_file_name(file_name),
                        mime="text/csv", key=key, icon=":material/download:", on_click="ignore")
 
 
@@ -718,7 +727,7 @@ def oidc_configured() -> bool:
 
 def oidc_user() -> dict | None:
     """The OpenID Connect user's claims when signed in through st.login, else None."""
-    if not oidc_configured() or not st.user.is_logged_in:
+    if not oidc_configured() or not st.user.get("is_logged_in"):
         return None
     return dict(st.user.to_dict())
 
@@ -746,12 +755,12 @@ def public_view() -> bool:
     return bool(st.session_state.get(_PUBLIC_KEY, True))
 
 
-def navigation_menu(pages: Sequence, titles: dict[str, str]) -> None:
+def navigation_menu(pages: Sequence) -> None:
     """The sidebar's page links: only the pages this role may open (st.navigation itself is hidden so
     that a shared link to a staff page can ask for sign-in instead of silently landing elsewhere)."""
     with st.sidebar:
         for page in pages:
-            st.page_link(page, label=titles.get(page.url_path, page.title), icon=page.icon)
+            st.page_link(page, label=page.title, icon=page.icon)
 
 
 def view_toggle(role: str, default_public: bool) -> bool:
