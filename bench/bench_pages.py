@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 PAGES = ["views/overview.py", "views/trends.py", "views/map.py", "views/compare.py", "views/hotspots.py",
          "views/outreach.py", "views/impact.py", "views/data.py", "views/upload.py"]
 
@@ -73,9 +74,12 @@ def reruns(data_dir: Path, repeat: int) -> dict[str, dict[str, float]]:
     os.environ["DASHBOARD_DATA_DIR"] = str(data_dir)
     from streamlit.testing.v1 import AppTest
 
+    from tests.conftest import staff_token
+
     out = {}
     for page in PAGES:
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300)
+        at.session_state["_session_token"] = staff_token(data_dir, "analyst")  # staff pages need a sign-in
         at.run()
         at.switch_page(page)
         at.run()

@@ -407,9 +407,17 @@ def _hex_layer(token, start, end, groups, resolution, exclude) -> pd.DataFrame:
     from dashboard import hotspots
 
     points = store().incident_points(start, end, list(groups), exclude_offenses=list(exclude) if exclude else None)
+    return hotspots.gi_star(hotspots.grid(hotspots.hex_counts(points, resolution), _city_cells(token, resolution)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _city_cells(token: str, resolution: int) -> tuple[str, ...]:
+    # The hexagons covering the city depend on the boundaries only, not on the period or groups: worked
+    # out once per version (a quarter of a second at resolution 8) instead of on every filter change.
+    from dashboard import hotspots
+
     loaded = levels()
-    cells = hotspots.cover(areas(loaded[0]), resolution) if loaded else []
-    return hotspots.gi_star(hotspots.grid(hotspots.hex_counts(points, resolution), cells))
+    return tuple(hotspots.cover(areas(loaded[0]), resolution)) if loaded else ()
 
 
 def hex_layer(start: date, end: date, offense_groups: Sequence[str], resolution: int,
