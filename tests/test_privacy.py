@@ -4,6 +4,7 @@ pin a hidden count, checked by an independent linear-programming audit of what a
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -176,3 +177,48 @@ def test_nested_levels_never_leak_through_any_published_total(sizes, data, k):
     assert (values_arr[fine.state == SHOWN] >= k).all() and (sums[coarse.state == SHOWN] >= k).all()
     assert fine.total_shown == coarse.total_shown
     _assert_nothing_pinned(_reader_ranges(values, fine, k, groups, coarse, labels))
+
+
+# ------------------------------------------------------- the overview's tables and quoted rows
+
+
+def _groups() -> pd.DataFrame:
+    return pd.DataFrame({"offense_group": ["a", "b", "c"], "count": [10, 3, 7], "prior": [8, 6, 9],
+                         "change": [2, -3, -2], "pct_change": [25.0, -50.0, -22.2]})
+
+
+def test_mask_counts_withholds_small_cells_their_complement_and_what_derives_from_them():
+    masked, hidden = privacy.mask_counts(_groups(), ["count", "prior"], k=5)
+    # b (3) is below 5; the shown total (20) would pin it, so the smallest shown cell (c, 7) goes too
+    assert masked["count"].tolist()[0] == 10 and masked["count"].isna().tolist() == [False, True, True]
+    assert masked["prior"].tolist() == [8, 6, 9] and hidden == 2
+    assert masked["change"].isna().tolist() == [False, True, True]
+    assert masked["pct_change"].isna().tolist() == [False, True, True]
+
+
+def test_mask_counts_with_k_1_returns_the_frame_untouched():
+    frame = _groups()
+    masked, hidden = privacy.mask_counts(frame, ["count", "prior"], k=1)
+    assert masked is frame and hidden == 0
+
+
+def test_a_quoted_row_is_hidden_exactly_as_in_its_table():
+    raw = _groups()
+    shown, _ = privacy.mask_counts(raw, ["count", "prior"], k=5)
+    assert privacy.published(raw, shown, "offense_group", "a", 5) == ("10", 25.0)
+    assert privacy.published(raw, shown, "offense_group", "b", 5) == ("fewer than 5", None)
+    assert privacy.published(raw, shown, "offense_group", "c", 5) == ("withheld", None)  # the complement
+    assert privacy.published(raw, shown, "offense_group", "zzz", 5) == ("0", None)
+    assert privacy.published(raw, raw, "offense_group", "c", 1) == ("7", pytest.approx(-22.22, abs=0.01))
+
+
+def test_single_counts_and_changes_below_k_are_not_published():
+    assert privacy.count_text(4, 5) == "fewer than 5" and privacy.count_text(5, 5) == "5"
+    assert privacy.count_text(4, 1) == "4"
+    assert privacy.shown_pct(12, 4, 5) is None and privacy.shown_pct(12, 8, 5) == 50.0
+    assert privacy.shown_pct(3, 0, 1) is None
+
+
+def test_view_policy_applies_k_only_in_the_public_view():
+    assert privacy.ViewPolicy(True, 5, ("STALKING",)).applied_k == 5
+    assert privacy.ViewPolicy(False, 5, ()).applied_k == 1

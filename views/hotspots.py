@@ -10,8 +10,8 @@ st.title("Hot spots")
 f = ui.require_filters("Nothing to map for this selection.")
 
 settings = loader.settings()
-public, k = ui.public_view(), settings.min_cell_count
-excluded = loader.public_exclusions(public)
+view = loader.view_policy(ui.public_view())
+public, k, excluded = view.public, view.k, view.excluded
 left, right = st.columns(2)
 resolution = left.segmented_control(
     "Hexagon size", list(hotspots.OFFERED), default=hotspots.DEFAULT_RESOLUTION, key="hex_resolution",

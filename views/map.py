@@ -11,9 +11,9 @@ st.title("Neighborhood map")
 f = ui.require_filters("Nothing to map for this selection.")
 
 settings = loader.settings()
-public, k = ui.public_view(), settings.min_cell_count
+view = loader.view_policy(ui.public_view())
+public, k, excluded = view.public, view.k, view.excluded
 level = schema.LEVELS[f.level]
-excluded = loader.public_exclusions(public)
 areas = loader.areas(f.level)
 inputs = loader.map_inputs(f.level, f.start, f.end, f.offense_groups, excluded, public)
 table, withheld = neighborhood.map_view(areas, inputs, public=public, k=k, excluded=excluded)

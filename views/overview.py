@@ -19,9 +19,11 @@ if not f.offense_groups:
 
 prior_start, prior_end = metrics.prior_period(f.start, f.end)
 st.caption(f"{f.describe()} · compared with {prior_start:%d %b %Y} – {prior_end:%d %b %Y}")
-public, k = ui.public_view(), loader.settings().min_cell_count
-# The public view leaves sensitive offenses out of every count here and withholds small cells below.
-counts = functools.partial(loader.incident_counts, exclude_offenses=loader.public_exclusions(public))
+# The public view leaves sensitive offenses out of every count here and withholds small cells below
+# (the full view has k = 1: nothing withheld).
+view = loader.view_policy(ui.public_view())
+k = view.applied_k
+counts = functools.partial(loader.incident_counts, exclude_offenses=view.excluded)
 
 groups = metrics.group_comparison(
     counts(["offense_group"], f.start, f.end, f.offense_groups),
@@ -30,15 +32,14 @@ groups = metrics.group_comparison(
 change = stats.rate_change(metrics.total(groups), metrics.total(groups, "prior"))
 events_now = loader.outreach_counts([], f.start, f.end)
 events_before = loader.outreach_counts([], prior_start, prior_end)
-shown_groups = privacy.mask_counts(groups, ["count", "prior"], k)[0] if public else groups
-kpi_k = k if public else 1
-homicide_text, homicide_pct = privacy.published(groups, shown_groups, "offense_group", "homicide", kpi_k)
+shown_groups = privacy.mask_counts(groups, ["count", "prior"], k)[0]
+homicide_text, homicide_pct = privacy.published(groups, shown_groups, "offense_group", "homicide", k)
 
 ui.kpi_row([
-    ui.Kpi("Incidents", privacy.count_text(change.current, kpi_k),
-           ui.pct_text(privacy.shown_pct(change.current, change.prior, kpi_k)),
+    ui.Kpi("Incidents", privacy.count_text(change.current, k),
+           ui.pct_text(privacy.shown_pct(change.current, change.prior, k)),
            help="Recorded incidents in the period; the delta compares with the same dates a year earlier."),
-    ui.Kpi("Same period last year", privacy.count_text(change.prior, kpi_k), None),
+    ui.Kpi("Same period last year", privacy.count_text(change.prior, k), None),
     ui.Kpi("Homicides", homicide_text, ui.pct_text(homicide_pct),
            help="Reported whatever residents' trust in police: a check on changes in reporting."),
     ui.Kpi("Outreach events (scheduled)", f"{metrics.total(events_now, 'events'):,}",
@@ -47,7 +48,7 @@ ui.kpi_row([
            help="Distinct community events on the police calendar. A schedule, not attendance.",
            delta_color="normal"),
 ])
-if min(change.current, change.prior) >= kpi_k:
+if min(change.current, change.prior) >= k:
     st.markdown(f"**{stats.describe_change(change)}**")
 ui.caption("Interval and p-value from a two-sample Poisson comparison (E-test), which treats incidents as "
            "independent; city-wide counts vary more than that from year to year, so read small changes "
@@ -57,8 +58,7 @@ now, before, events = metrics.weekly_view(
     counts(["week"], f.start, f.end, f.offense_groups), counts(["week"], prior_start, prior_end, f.offense_groups),
     loader.outreach_counts(["week"], f.start, f.end), f.start, f.end,
 )
-if public:
-    now, before = privacy.mask_counts(now, ["count"], k)[0], privacy.mask_counts(before, ["count"], k)[0]
+now, before = privacy.mask_counts(now, ["count"], k)[0], privacy.mask_counts(before, ["count"], k)[0]
 ui.chart(charts.weekly_counts(now, before, events, "Incidents per week, with outreach events"), key="weekly")
 ui.csv_download(metrics.weekly_table(now, before, events), "Weekly numbers (CSV)", "weekly_counts.csv",
                 key="weekly_csv")
@@ -72,14 +72,13 @@ with right:
     areas = metrics.area_table(loader.areas(f.level), counts([f.level], f.start, f.end, f.offense_groups),
                                counts([f.level], prior_start, prior_end, f.offense_groups),
                                loader.population(f.level), f.level)
-    if public:
-        areas = privacy.mask_counts(areas, ["count", "prior"], k)[0]
+    areas = privacy.mask_counts(areas, ["count", "prior"], k)[0]
     ui.chart(charts.top_areas(metrics.top_areas(areas, 10), f"Top 10 {level.label.lower()}s by incidents"),
              key="top_areas")
     ui.csv_download(areas, f"All {level.label.lower()}s (CSV)", f"{f.level}_counts.csv", key="areas_csv")
 
-if public:
-    ui.caption(privacy.overview_note(k, loader.public_exclusions(public)))
+if view.public:
+    ui.caption(privacy.overview_note(k, view.excluded))
 ui.warning("More trust can mean more *reported* crime: after outreach, a rise in recorded incidents may "
            "reflect residents reporting more, not more harm. Homicides are reported regardless, so compare "
            "them with the total.")

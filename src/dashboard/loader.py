@@ -331,9 +331,13 @@ def rollback(dataset: str, version_number: int, who) -> None:
 # version and filter; the public view's suppression happens after, in neighborhood / privacy.
 
 
-def public_exclusions(public: bool) -> tuple[str, ...]:
-    """Offense types the public view leaves out of every count (none in the full view)."""
-    return tuple(settings().sensitive_offenses) if public else ()
+def view_policy(public: bool):
+    """privacy.ViewPolicy for this run: ``public`` (from ui.public_view, which the role decides), the
+    threshold and the sensitive offense types, as the settings (and an admin's changes) say now."""
+    from dashboard import privacy
+
+    cfg = settings()
+    return privacy.ViewPolicy(public, cfg.min_cell_count, tuple(cfg.sensitive_offenses) if public else ())
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -73,6 +73,21 @@ class Suppression:
         return out
 
 
+@dataclass(frozen=True)
+class ViewPolicy:
+    """What one page run may publish: the public-safe view or the full one, the configured threshold
+    ``k`` and the offense types left out of every count (none in the full view)."""
+
+    public: bool
+    k: int
+    excluded: tuple[str, ...]
+
+    @property
+    def applied_k(self) -> int:
+        """The threshold in force: ``k`` in the public view, 1 (nothing withheld) in the full one."""
+        return self.k if self.public else 1
+
+
 def check_k(k: int) -> None:
     """k = 1 turns suppression off; k = 2 is refused: with "fewer than 2" and a withheld total (>= 2)
     over two cells, both are pinned to 1, which no choice of cells can prevent."""
@@ -289,6 +304,8 @@ def mask_counts(frame: pd.DataFrame, columns: Sequence[str], k: int,
 
     For the overview's tables in the public view; the map pages use the nested, audited path instead.
     """
+    if k <= 1:  # nothing is withheld: the frame as it is (whole numbers stay whole)
+        return frame, 0
     out = frame.copy()
     hidden_rows = np.zeros(len(out), dtype=bool)
     hidden = 0
