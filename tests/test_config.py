@@ -60,3 +60,12 @@ def test_min_cell_count_refuses_what_cannot_protect(value):
     with pytest.raises(ConfigError) as info:
         config.load({"DASHBOARD_MIN_CELL_COUNT": value})
     assert "DASHBOARD_MIN_CELL_COUNT" in info.value.message
+
+
+def test_runtime_settings_round_trip_through_their_text():
+    cfg = config.load({})
+    for name in config.RUNTIME_SETTINGS:
+        text = config.text_value(cfg, name)
+        assert config.with_overrides(cfg, {name: text}) == cfg, name
+    assert config.text_value(cfg, "DASHBOARD_PUBLIC_VIEW") == "true"
+    assert config.text_value(cfg, "DASHBOARD_MIN_CELL_COUNT") == "5"

@@ -255,3 +255,13 @@ def with_overrides(cfg: Config, overrides: Mapping[str, str]) -> Config:
 
 def setting(name: str) -> Setting:
     return next(s for s in SETTINGS if s.name == name)
+
+
+def text_value(cfg: Config, name: str) -> str:
+    """Setting ``name`` of ``cfg`` written back as its environment text (what an admin edits)."""
+    value = getattr(cfg, _field_name(setting(name)))
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)

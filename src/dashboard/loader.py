@@ -568,10 +568,7 @@ def manage_user(change: str, username: str, who, role: str | None = None, passwo
 def runtime_settings() -> dict[str, str]:
     """The run-time-editable settings as text, as they apply now (environment or admin override)."""
     cfg, overrides = _env_settings(), store().setting_overrides()
-    env = {"DASHBOARD_PUBLIC_VIEW": str(cfg.public_view).lower(),
-           "DASHBOARD_MIN_CELL_COUNT": str(cfg.min_cell_count),
-           "DASHBOARD_SENSITIVE_OFFENSES": ",".join(cfg.sensitive_offenses)}
-    return {name: overrides.get(name, env[name]) for name in config.RUNTIME_SETTINGS}
+    return {name: overrides.get(name, config.text_value(cfg, name)) for name in config.RUNTIME_SETTINGS}
 
 
 def set_setting(name: str, value: str, who) -> None:
