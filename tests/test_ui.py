@@ -213,3 +213,46 @@ def test_download_file_names_are_safe():
     assert ui.safe_file_name('rejected_<img src=x onerror="alert(1)">.csv.csv') == "rejected__img_src_x_onerror_alert_1_.csv.csv"
     assert ui.safe_file_name("../../etc/passwd") == "etc_passwd"
     assert ui.safe_file_name("<>") == "download"
+
+
+def test_folium_map_renders_the_map_once_and_sends_what_a_default_st_folium_sends(monkeypatch):
+    import itertools
+
+    import branca.element
+    import folium
+    import geopandas as gpd
+    import streamlit_folium
+    from shapely.geometry import box
+
+    from dashboard import maps, offline
+
+    def build() -> folium.Map:
+        ids = itertools.count()  # the same element ids for both maps, so their output can be compared
+        monkeypatch.setattr(branca.element.Element, "_generate_id", classmethod(lambda cls: f"{next(ids):032x}"))
+        areas = gpd.GeoDataFrame({"area_id": ["1", "2"], "name": ["North", "South"]},
+                                 geometry=[box(-87.7, 41.9, -87.6, 42.0), box(-87.7, 41.8, -87.6, 41.9)], crs="EPSG:4326")
+        return maps.count_choropleth(areas, pd.DataFrame({"area_id": ["1", "2"], "count": [10, 20]}),
+                                     value_column="count", label="Incidents", legend_title="Incidents", level_label="Area")
+
+    sent: list[dict] = []
+
+    def record(**kwargs):
+        sent.append({k: v for k, v in kwargs.items() if k != "on_change"})
+        return kwargs["default"]
+
+    renders = {"n": 0}
+    original_render = folium.Map.render
+
+    def counting_render(self, **kwargs):
+        renders["n"] += 1
+        return original_render(self, **kwargs)
+
+    monkeypatch.setattr(streamlit_folium, "_component_func", record)
+    monkeypatch.setattr(folium.Map, "render", counting_render)
+    ui.folium_map(build(), key="map", static_url="/app/static/vendor")
+    assert renders["n"] == 1
+    offline.patch_streamlit_folium("/app/static/vendor")
+    streamlit_folium.st_folium(build(), key="map", height=560, use_container_width=True,
+                               returned_objects=["last_active_drawing"])
+    assert renders["n"] == 3  # the library's default renders twice
+    assert len(sent) == 2 and sent[0] == sent[1]

@@ -160,8 +160,11 @@ def folium_map(m, key: str, static_url: str, height: int = 560) -> dict:
     from streamlit_folium import st_folium
 
     offline.patch_streamlit_folium(static_url)
+    # render=False: st_folium renders the map itself either way; its default render=True renders the
+    # whole figure once more before that, which sends the same frontend arguments (tests check) and
+    # was a third of the hot-spot page's rerun (every GeoJSON layer re-serialised and re-parsed by jinja).
     return st_folium(m, key=key, height=height, use_container_width=True,
-                     returned_objects=["last_active_drawing"]) or {}
+                     returned_objects=["last_active_drawing"], render=False) or {}
 
 
 def escape(text: str) -> str:
