@@ -20,6 +20,7 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from scipy import linalg, sparse
 from scipy import stats as sps
 
 from dashboard import schema
@@ -358,18 +359,24 @@ def stacked_panel(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], contr
     return out[["cohort", "area_id", "week", "count", "treated", "rel", "post"]].reset_index(drop=True), notes
 
 
-def _fe_matrix(stacked: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    """Constant, cohort x area dummies and cohort x week dummies (one dropped per cohort, so the two sets
-    are not collinear)."""
+def _fe_matrix(stacked: pd.DataFrame) -> sparse.csr_matrix:
+    """Constant, cohort x area dummies (the first dropped) and cohort x week dummies (each cohort's first
+    week dropped, so the two sets are not collinear), as a sparse matrix: at most three non-zeros a row.
+    Columns in the order of sorted level names, as ``pd.get_dummies`` would give them."""
+    n = len(stacked)
     unit = stacked["cohort"].astype(str) + "|" + stacked["area_id"].astype(str)
     cweek = stacked["cohort"].astype(str) + "|" + stacked["week"].dt.strftime("%Y-%m-%d")
-    u = pd.get_dummies(unit, dtype=float).iloc[:, 1:]
-    w = pd.get_dummies(cweek, dtype=float)
+    u_codes, u_levels = pd.factorize(unit, sort=True)
+    w_codes, w_levels = pd.factorize(cweek, sort=True)
     first_of_cohort = stacked.groupby("cohort")["week"].min()
-    drop = [f"{k}|{wk:%Y-%m-%d}" for k, wk in first_of_cohort.items()]
-    w = w.drop(columns=[c for c in drop if c in w.columns])
-    x = np.column_stack([np.ones(len(stacked)), u.to_numpy(), w.to_numpy()])
-    return x, ["const", *u.columns, *w.columns]
+    drop = {f"{k}|{wk:%Y-%m-%d}" for k, wk in first_of_cohort.items()}
+    kept = np.array([level not in drop for level in w_levels], dtype=bool)
+    week_col = np.where(kept, np.cumsum(kept) - 1, -1) + len(u_levels)  # after const and len(units) - 1
+    rows = np.arange(n)
+    has_unit, has_week = u_codes > 0, kept[w_codes]
+    r = np.concatenate([rows, rows[has_unit], rows[has_week]])
+    c = np.concatenate([np.zeros(n, dtype=int), u_codes[has_unit], week_col[w_codes][has_week]])
+    return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, len(u_levels) + int(kept.sum())))
 
 
 def one_thread():
@@ -381,10 +388,83 @@ def one_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _cluster_fit(y: np.ndarray, x: np.ndarray, groups: np.ndarray):
+@dataclass(frozen=True)
+class PoissonFit:
+    """A Poisson GLM's coefficients and their (cluster-robust) covariance."""
+
+    params: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def bse(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.cov))
+
+
+def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
+    ratio = np.where(y > 0, y / mu, 1.0)
+    return float(2 * np.sum(y * np.log(ratio) - (y - mu)))
+
+
+def _newton_poisson(y: np.ndarray, x: sparse.csr_matrix, tol: float, maxiter: int):
+    """The Poisson maximum likelihood (log link) by Newton's method on a sparse design, from statsmodels'
+    starting values (mu = (y + mean y) / 2) and with its stopping rule (deviance change <= tol, or within
+    rounding of a deviance this size). None when the design is rank-deficient or the fit does not
+    converge: statsmodels' pseudo-inverse handles those, and the caller leaves them to it."""
+    mu = (y + y.mean()) / 2
+    eta = np.log(mu)
+    dev_old = _poisson_deviance(y, mu)
+    xt = x.T.tocsr()
+    for i in range(maxiter):
+        xtw = xt.multiply(mu[None, :]).tocsr()
+        h = (xtw @ x).toarray()
+        if i == 0 and np.linalg.matrix_rank(h) < x.shape[1]:
+            return None
+        try:
+            beta = linalg.solve(h, xtw @ (eta + (y - mu) / mu), assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            return None
+        eta = x @ beta
+        mu = np.exp(eta)
+        dev = _poisson_deviance(y, mu)
+        if not np.isfinite(dev):
+            return None
+        if abs(dev - dev_old) <= max(tol, 1e-13 * dev):
+            return beta, mu
+        dev_old = dev
+    return None
+
+
+def poisson_cluster_fit(y: np.ndarray, x, groups: np.ndarray, tol: float = GLM_TOL, maxiter: int = 200) -> PoissonFit:
+    """Poisson GLM of ``y`` on ``x`` (dense or sparse; the fixed-effect dummies make it mostly zeros) with
+    errors clustered by ``groups``: the same numbers as statsmodels' ``GLM(y, x, Poisson()).fit(
+    cov_type="cluster", cov_kwds={"groups": groups})`` (CRV1: inverse Hessian x sum of per-cluster score
+    outer products x inverse Hessian, times G/(G-1) x (N-1)/(N-K)), which tests check to 1e-9.
+
+    statsmodels solves a dense least squares problem by SVD on every iteration: about 1.4 s a fit for the
+    event study's 12,000 x 240 design on the real sample, whatever the number of incidents. The Newton
+    steps here form X'WX from the sparse design (a few non-zeros a row) and solve a 240 x 240 system: a few
+    milliseconds. A rank-deficient design or a fit that does not converge goes to statsmodels itself.
+    """
+    y = np.asarray(y, dtype=float)
+    xs = sparse.csr_matrix(x, dtype=float)
+    n, k = xs.shape
     with one_thread():
-        return sm.GLM(y, x, family=sm.families.Poisson()).fit(
-            cov_type="cluster", cov_kwds={"groups": groups}, tol=GLM_TOL, maxiter=200)
+        found = _newton_poisson(y, xs, tol, maxiter)
+        if found is None:
+            res = sm.GLM(y, xs.toarray(), family=sm.families.Poisson()).fit(
+                cov_type="cluster", cov_kwds={"groups": groups}, tol=tol, maxiter=maxiter)
+            return PoissonFit(np.asarray(res.params), np.asarray(res.cov_params()))
+        beta, mu = found
+        hinv = np.linalg.inv((xs.T.multiply(mu[None, :]).tocsr() @ xs).toarray())
+        _, cluster = np.unique(np.asarray(groups), return_inverse=True)
+        g = int(cluster.max()) + 1
+        sums = (sparse.csr_matrix((y - mu, (cluster, np.arange(n))), shape=(g, n)) @ xs).toarray()
+        cov = hinv @ (sums.T @ sums) @ hinv.T * (g / (g - 1.0) * ((n - 1.0) / (n - k)))
+    return PoissonFit(beta, cov)
+
+
+def _cluster_fit(y: np.ndarray, x, groups: np.ndarray) -> PoissonFit:
+    return poisson_cluster_fit(y, x, groups, tol=GLM_TOL, maxiter=200)
 
 
 def event_bins(weeks: int, bin_weeks: int) -> pd.DataFrame:
@@ -418,13 +498,13 @@ def event_study(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], control
     if clusters < 5 or min(treated_n, control_n) < 2:
         return Skipped("event_study", f"{treated_n} treated and {control_n} comparison areas: too few for "
                                       "errors clustered by area.")
-    fe, _ = _fe_matrix(stacked)
+    fe = _fe_matrix(stacked)
     y = stacked["count"].to_numpy(float)
     # Cluster-robust errors are too small when few areas are treated (MacKinnon & Webb 2017); a t with
     # (areas in the smaller group - 1) degrees of freedom keeps the 95% interval honest in our simulations.
     df = min(treated_n, control_n) - 1
 
-    pooled_x = np.column_stack([fe, (stacked["treated"] * stacked["post"]).to_numpy()])
+    pooled_x = sparse.hstack([fe, sparse.csr_matrix((stacked["treated"] * stacked["post"]).to_numpy()[:, None])])
     res = _cluster_fit(y, pooled_x, groups)
     pooled = Estimate.from_se("event_study", "Stacked event study: average after the start", "log_ratio",
                               float(res.params[-1]), float(res.bse[-1]), df=df, alpha=alpha)
@@ -436,7 +516,7 @@ def event_study(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], control
     b = np.floor_divide(stacked["rel"].to_numpy(), bin_weeks)
     keep = [k for k in bins["bin"] if k != -1]
     dummies = np.column_stack([(stacked["treated"].to_numpy() * (b == k)) for k in keep])
-    res_es = _cluster_fit(y, np.column_stack([fe, dummies]), groups)
+    res_es = _cluster_fit(y, sparse.hstack([fe, sparse.csr_matrix(dummies)]), groups)
     k0 = fe.shape[1]
     est = np.asarray(res_es.params[k0:])
     se = np.asarray(res_es.bse[k0:])
@@ -451,7 +531,7 @@ def event_study(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], control
     leads = [i for i, k in enumerate(keep) if k < -1]
     pre_p = None
     if leads:
-        cov = np.asarray(res_es.cov_params())[k0:, k0:][np.ix_(leads, leads)]
+        cov = res_es.cov[k0:, k0:][np.ix_(leads, leads)]
         v = est[leads]
         stat = float(v @ np.linalg.pinv(cov) @ v)
         q = len(leads)
