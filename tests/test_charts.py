@@ -110,3 +110,46 @@ def test_its_group_weekly_adoption_monthly_and_wdd_bars():
     assert [t.name for t in charts.monthly_events(monthly, "program", "M").data] == ["P", "Q"]
     bars = charts.wdd_bars({"treated": (100, 80), "control": (200, 190)}, "WDD")
     assert list(bars.data[0].y) == [100, 200] and list(bars.data[1].x) == ["Treated", "Comparison"]
+
+
+def _reference_layout(fig, title: str, y_title: str):
+    """What charts._layout replaced: plotly's own per-property calls."""
+    import html
+
+    fig.update_layout(title={"text": html.escape(title), "x": 0, "xanchor": "left"},
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10}, height=380, hovermode="x unified",
+                      legend={"orientation": "h", "y": -0.15}, yaxis_title=y_title, plot_bgcolor="white")
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(gridcolor="#e5e8eb", rangemode="tozero")
+    return fig
+
+
+def test_one_call_layout_equals_plotlys_per_property_calls():
+    import json
+
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    def as_json(fig) -> dict:
+        return json.loads(pio.to_json(fig, validate=False))
+
+    def base(second_axis: bool = True) -> go.Figure:
+        fig = go.Figure()
+        fig.add_scatter(x=[1, 2, 3], y=[3, 1, 2], name="a")
+        if second_axis:  # set up before the layout, as weekly_trend does: update_yaxes styled it too
+            fig.add_scatter(x=[1, 2], y=[5, 6], yaxis="y2", name="b")
+            fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "b"})
+        return fig
+
+    assert as_json(charts._layout(base(), "T <b>", "Incidents")) == as_json(_reference_layout(base(), "T <b>", "Incidents"))
+    # the per-chart extras: nested dicts merged over the shared look, shapes as add_hline/add_vline make them
+    ours = charts._layout(base(False), "T", "Y", hovermode="closest", xaxis={"title": {"text": "X"}}, yaxis={"rangemode": "normal"},
+                          shapes=[charts._hline(0, {"color": "#555", "width": 1}),
+                                  charts._vline(pd.Timestamp("2017-01-02"), {"color": "#555", "dash": "dot"})])
+    theirs = base(False)
+    theirs.add_hline(y=0, line={"color": "#555", "width": 1})
+    theirs.add_vline(x=pd.Timestamp("2017-01-02"), line={"color": "#555", "dash": "dot"})
+    _reference_layout(theirs, "T", "Y")
+    theirs.update_layout(hovermode="closest", xaxis_title="X")
+    theirs.update_yaxes(rangemode="normal")
+    assert as_json(ours) == as_json(theirs)
