@@ -256,3 +256,26 @@ def test_folium_map_renders_the_map_once_and_sends_what_a_default_st_folium_send
                                returned_objects=["last_active_drawing"])
     assert renders["n"] == 3  # the library's default renders twice
     assert len(sent) == 2 and sent[0] == sent[1]
+
+
+def _csv_download_page():
+    import pandas as pd
+
+    from dashboard import ui
+
+    ui.csv_download(pd.DataFrame({"name": ["=1+1", "Austin"], "n": [1, 2]}), "Numbers (CSV)", "x.csv", key="csv")
+
+
+def test_csv_download_writes_the_defused_csv_only_when_clicked(monkeypatch):
+    import streamlit as st
+
+    made: list[bytes] = []
+    real_safe_csv = ui.safe_csv
+    monkeypatch.setattr(ui, "safe_csv", lambda frame: made.append(real_safe_csv(frame)) or made[-1])
+    seen = []
+    real_button = st.download_button
+    monkeypatch.setattr(st, "download_button", lambda label, data=None, *a, **k: seen.append(data) or real_button(label, data, *a, **k))
+    at = AppTest.from_function(_csv_download_page).run()
+    assert not at.exception and at.get("download_button")[0].label == "Numbers (CSV)"
+    assert made == [] and len(seen) == 1 and callable(seen[0])  # nothing written on the run
+    assert seen[0]().decode().splitlines() == ["name,n", "'=1+1,1", "Austin,2"]
