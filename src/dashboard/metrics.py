@@ -972,19 +972,30 @@ def concentration(by_unit: pd.DataFrame, units: Collection[str] | None = None,
     the frame); units with none count as 0 for the Gini. Returns event_type, label (from ``labels``),
     units_running, units_total, events, top3_share (share of events held by the 3 busiest units), hhi (Herfindahl: sum of squared
     shares; 1/units_running when spread evenly), gini."""
-    frame = by_unit.dropna(subset=["unit"]).astype({"unit": str})
+    columns = ["event_type", "label", "units_running", "units_total", "events", "top3_share", "hhi", "gini"]
+    frame = by_unit.dropna(subset=["unit", "event_type"]).astype({"unit": str})
     every = sorted(set(units) if units is not None else set(frame["unit"]))
-    rows = []
-    for event_type, part in frame.groupby("event_type", sort=True):
-        counts = part.groupby("unit")["events"].sum().reindex(every, fill_value=0).astype(float)
-        total = counts.sum()
-        shares = counts / total if total else counts
-        rows.append({"event_type": event_type, "label": (labels or {}).get(event_type, event_type),
-                     "units_running": int((counts > 0).sum()), "units_total": len(every),
-                     "events": int(total), "top3_share": float(shares.nlargest(3).sum()) if total else np.nan,
-                     "hhi": float((shares ** 2).sum()) if total else np.nan, "gini": gini(counts)})
-    return pd.DataFrame(rows, columns=["event_type", "label", "units_running", "units_total", "events",
-                                       "top3_share", "hhi", "gini"])
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    # One event types x units matrix instead of a groupby per type (a tenth of the outreach page's rerun).
+    matrix = (frame.groupby(["event_type", "unit"], sort=True)["events"].sum().unstack("unit", fill_value=0)
+              .reindex(columns=every, fill_value=0).astype(float))
+    counts = matrix.to_numpy()
+    total = counts.sum(axis=1)
+    ran = total > 0
+    shares = np.divide(counts, total[:, None], out=np.zeros_like(counts), where=ran[:, None])
+    n = len(every)
+    ascending = np.sort(counts, axis=1)
+    weights = 2 * np.arange(1, n + 1) - n - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gini_ = np.where(ran & (n > 0), (ascending @ weights) / (n * total), np.nan)
+    types = matrix.index.tolist()
+    return pd.DataFrame({
+        "event_type": types, "label": [(labels or {}).get(t, t) for t in types],
+        "units_running": (counts > 0).sum(axis=1).astype(int), "units_total": n, "events": total.astype(int),
+        "top3_share": np.where(ran, np.sort(shares, axis=1)[:, ::-1][:, :3].sum(axis=1), np.nan),
+        "hhi": np.where(ran, (shares ** 2).sum(axis=1), np.nan), "gini": gini_.astype(float),
+    }, columns=columns)
 
 
 def adoption_breadth(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
