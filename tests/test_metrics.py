@@ -488,3 +488,17 @@ def test_day_cubes_sum_any_span_by_hand():
     assert list(weeks["beat"].slots) == [pd.Timestamp("2017-01-02"), pd.Timestamp("2017-01-09")]
     by_week, _ = weeks["beat"].select(weeks["beat"].slots)
     assert by_week.sum(axis=1).tolist() == [[5, 0], [0, 5]]
+
+
+def test_day_cubes_keep_totals_exact_past_the_int32_range():
+    big = 2**31 - 10  # a total an int32 running sum would wrap
+    days = metrics.day_cubes(daily_counts([
+        ("beat", "1111", "violent", "2017-01-02", big, 0),
+        ("beat", "1111", "violent", "2017-01-03", 20, 1),
+        ("citywide", None, "violent", "2017-01-02", 5, 0),
+    ]))
+    assert days["beat"].counts.dtype == np.int64 and days["citywide"].counts.dtype == np.int32
+    g = list(metrics.schema.OFFENSE_GROUPS).index("violent")
+    assert days["beat"].counts[0, g].tolist() == [0, big, big + 20]
+    assert days["beat"].guns[0, g].tolist() == [0, 0, 1] and days["beat"].guns.dtype == np.int32
+    assert not days["beat"].counts.flags.writeable
