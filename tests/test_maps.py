@@ -345,3 +345,19 @@ def test_public_beat_map_of_the_sample_stays_under_the_payload_limit():
     print(f"\npublic beat map: {report['bytes'] / 1e6:.3f} MB, {report['features']} features")
     assert report["features"] == 275 and report["point_features"] == 0
     assert report["bytes"] <= maps.MAX_PAYLOAD_BYTES
+
+
+def test_layers_give_the_bounds_folium_would_walk_every_coordinate_for(areas, values):
+    from folium.utilities import get_bounds
+
+    m = _choropleth(areas, values, tolerance=0.01)
+    maps.add_outline_layer(m, areas, values.assign(events=[3, 0]), value_column="events", label="Events",
+                           level_label="Area")  # area 2 has none: left out of the outline layer
+    layers = [layer for layer in [*m._children.values(), *(c for child in m._children.values()
+                                                             for c in getattr(child, "_children", {}).values())]
+              if isinstance(layer, folium.GeoJson)]
+    assert len(layers) == 2
+    for layer in layers:
+        assert layer._get_self_bounds() == get_bounds(layer.data, lonlat=True)
+    assert layers[1]._get_self_bounds() == [[41.9, -87.7], [42.0, -87.6]]  # area 1 only
+    assert m.get_bounds() == [[41.8, -87.7], [42.0, -87.5]]
