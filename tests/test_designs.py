@@ -125,6 +125,7 @@ def test_area_dispersion_is_pearson_chi2_over_df_of_the_poisson_fit():
     long["gp"] = np.where(long["period"] == "after", long["group"], "none")
     fit = smf.glm("count ~ C(area_id) + C(gp)", long, family=sm.families.Poisson()).fit(tol=1e-14)
     assert designs.area_dispersion(frame) == pytest.approx(max(fit.pearson_chi2 / fit.df_resid, 1.0), rel=1e-9)
+    assert fit.pearson_chi2 / fit.df_resid > 1 and designs.dispersion_and_df(frame)[1] == fit.df_resid
 
 
 def test_wdq_reads_diffusion_and_displacement():

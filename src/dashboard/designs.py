@@ -270,8 +270,15 @@ def dispersion_and_df(frame: pd.DataFrame) -> tuple[float, float | None]:
     gp = pd.get_dummies(long["group"] + ":" + long["period"], dtype=float)
     gp = gp[[c for c in gp.columns if c.endswith(":after")]]
     x = pd.concat([pd.Series(1.0, index=long.index, name="const"), area, gp], axis=1).to_numpy()
+    y = long["count"].to_numpy(float)
     with one_thread():
-        res = sm.GLM(long["count"].to_numpy(float), x, family=sm.families.Poisson()).fit(tol=GLM_TOL)
+        # The sparse Newton fit of the event study (same maximum likelihood; a full-rank design has
+        # df_resid = rows - columns), statsmodels for the rest. A tenth of a second less per impact run.
+        found = _newton_poisson(y, sparse.csr_matrix(x), GLM_TOL, 200) if len(y) > x.shape[1] else None
+        if found is not None:
+            mu, df_resid = found[1], len(y) - x.shape[1]
+            return max(float(np.sum((y - mu) ** 2 / mu) / df_resid), 1.0), float(df_resid)
+        res = sm.GLM(y, x, family=sm.families.Poisson()).fit(tol=GLM_TOL)
     if res.df_resid <= 0:
         return 1.0, None
     return max(float(res.pearson_chi2 / res.df_resid), 1.0), float(res.df_resid)
