@@ -361,3 +361,42 @@ def test_layers_give_the_bounds_folium_would_walk_every_coordinate_for(areas, va
         assert layer._get_self_bounds() == get_bounds(layer.data, lonlat=True)
     assert layers[1]._get_self_bounds() == [[41.9, -87.7], [42.0, -87.6]]  # area 1 only
     assert m.get_bounds() == [[41.8, -87.7], [42.0, -87.5]]
+
+
+def _hexagon_map(monkeypatch, names: list[str] | None = None) -> folium.Map:
+    """A choropleth with a hatch, tooltips, a legend and an outline layer, with the same element ids on
+    every build so that two builds can be compared."""
+    import itertools
+
+    import branca.element
+
+    ids = itertools.count()
+    monkeypatch.setattr(branca.element.Element, "_generate_id", classmethod(lambda cls: f"{next(ids):032x}"))
+    cells = [box(-87.7 + 0.01 * i, 41.9, -87.69 + 0.01 * i, 41.91) for i in range(40)]
+    areas = gpd.GeoDataFrame({"area_id": [str(i) for i in range(40)],
+                              "name": names or [f"cell {i}" for i in range(40)]}, geometry=cells, crs="EPSG:4326")
+    values = pd.DataFrame({"area_id": [str(i) for i in range(40)], "count": [i % 7 for i in range(40)],
+                           "hidden": [i % 9 == 0 for i in range(40)], "events": [i % 3 for i in range(40)]})
+    m = maps.count_choropleth(areas, values, value_column="count", hidden_column="hidden", label="Incidents",
+                              legend_title="Incidents per hexagon", level_label="Hexagon")
+    return maps.add_outline_layer(m, areas, values, value_column="events", label="Outreach events",
+                                  level_label="Police beat", show=False)
+
+
+def test_geojson_layers_render_what_folium_renders(monkeypatch):
+    fast = maps.map_html(_hexagon_map(monkeypatch))
+    # the same map through folium's own GeoJson.render (style mapper per feature, scripts as templates)
+    monkeypatch.setattr(maps._GeoJson, "render", folium.GeoJson.render)
+    slow = maps.map_html(_hexagon_map(monkeypatch))
+    assert fast == slow
+    assert fast.count("_styler(") >= 2 and '"cell 39"' in fast
+
+
+def test_data_in_a_map_is_never_run_as_a_template(monkeypatch):
+    names = ["{{ 7*7 }}", "{{ cycler.__init__.__globals__.os.getpid() }}"] + [f"cell {i}" for i in range(2, 40)]
+    rendered = maps.map_html(_hexagon_map(monkeypatch, names))
+    assert '"{{ 7*7 }}"' in rendered and "cycler.__init__" in rendered
+    assert '"49"' not in rendered
+    # what folium does with the same data: it evaluates it on the server
+    monkeypatch.setattr(maps._GeoJson, "render", folium.GeoJson.render)
+    assert '"49"' in maps.map_html(_hexagon_map(monkeypatch, names))

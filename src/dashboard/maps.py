@@ -17,12 +17,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import branca.colormap
+import branca.element
 import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from folium.elements import ElementAddToElement
+from folium.features import GeoJsonStyleMapper
 from folium.template import Template
+from folium.utilities import get_obj_in_upper_tree
 from shapely.geometry import mapping
 
 from dashboard import offline
@@ -241,9 +245,50 @@ def _lat_lon_bounds(bounds: np.ndarray) -> list[list[float | None]]:
     return [[float(low[1]), float(low[0])], [float(high[1]), float(high[0])]]
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class _StyleMapper(GeoJsonStyleMapper):
+    """folium's style mapper with each distinct style turned into its JSON key once, not once a feature."""
+
+    def _create_mapping(self, func, switch):
+        mapping: dict = {}
+        keys: dict[tuple, str] = {}
+        for feature in self.data["features"]:
+            content = func(feature)
+            if not all(isinstance(v, _PLAIN) for v in content.values()):
+                return super()._create_mapping(func, switch)  # elements in a style: folium's own way
+            frozen = tuple(sorted(content.items()))
+            key = keys.get(frozen)
+            if key is None:
+                key = keys[frozen] = self._to_key(content)
+            mapping.setdefault(key, []).append(self.get_feature_id(feature))
+        self._set_default_key(mapping)
+        return mapping
+
+
+class _Text(branca.element.Element):
+    """Rendered text added to the figure as it is. branca adds each element's rendered script as
+    Element(text), which compiles the text as a jinja template on every run. That costs a fifth of the
+    hexagon map's rerun (0.3-0.6 MB of GeoJSON parsed by jinja), and it EVALUATES any {{ ... }} in the
+    data on the server: an area named "{{ 7*7 }}" in an uploaded boundary file came out as 49, and an
+    expression reaching Python's globals ran code. For text without template syntax the output is the
+    same (jinja drops one trailing newline, so this does too); text with it stays literal."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._text = text[:-1] if text.endswith("\n") else text
+
+    def render(self, **kwargs: Any) -> str:
+        return self._text
+
+
 class _GeoJson(folium.GeoJson):
-    """folium.GeoJson with its bounds given, not walked. st_folium asks the map for its bounds on every
-    rerun, and folium walks every coordinate in Python for them: 20 ms a rerun for the hexagon map."""
+    """folium.GeoJson that draws the same map for less work on every rerun (tests compare the output):
+    - its bounds are given, not walked: st_folium asks the map for them on every rerun, and folium walks
+      every coordinate in Python (20 ms for the hexagon map);
+    - render() takes folium's steps (GeoJson -> Layer -> Class -> MacroElement.render) with the style maps
+      keyed once per distinct style and the rendered script added as text (_Text)."""
 
     def __init__(self, data: dict, bounds: list[list[float | None]], **kwargs: Any) -> None:
         super().__init__(data, **kwargs)
@@ -251,6 +296,32 @@ class _GeoJson(folium.GeoJson):
 
     def _get_self_bounds(self) -> list[list[float | None]]:
         return self._bounds
+
+    def render(self, **kwargs: Any) -> None:
+        if self.includes:  # not used by these layers; folium's path handles it
+            return super().render(**kwargs)
+        # folium.GeoJson.render
+        self.parent_map = get_obj_in_upper_tree(self, folium.Map)
+        if (self.style or self.highlight) and self.data["features"]:
+            mapper = _StyleMapper(self.data, self.feature_identifier, self)
+            if self.style:
+                self.style_map = mapper.get_style_map(self.style_function)
+            if self.highlight:
+                self.highlight_map = mapper.get_highlight_map(self.highlight_function)
+        # folium.map.Layer.render (GeoJson calls it without keyword arguments)
+        if self.show:
+            self.add_child(ElementAddToElement(element_name=self.get_name(),
+                                               element_parent_name=self._parent.get_name()),
+                           name=self.get_name() + "_add")
+        # branca.element.MacroElement.render
+        figure = self.get_root()
+        for part in ("header", "html", "script"):
+            macro = self._template.module.__dict__.get(part, None)
+            if macro is not None:
+                getattr(figure, part).add_child(_Text(macro(self, {})), name=self.get_name())
+        for element in self._children.values():
+            element.render()
+        return None
 
 
 def _check_inputs(
