@@ -448,13 +448,15 @@ def canonical_area_id(values: pd.Series, level: str) -> pd.Series:
     return _by_value(values, convert)
 
 
-def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None) -> tuple[pd.Series, dict[str, int]]:
+def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None, *, normalised: bool = False
+                   ) -> tuple[pd.Series, dict[str, int]]:
     """Offense text -> offense group via the editable table (plus ``overrides``, offense -> group, that
-    an analyst confirmed for one source); unknown values -> 'other', counted."""
+    an analyst confirmed for one source); unknown values -> 'other', counted. ``normalised``: the
+    text is stripped and upper-case already."""
     table = schema.offense_group_table()
     lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
     lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
-    key = _strip(offense).str.upper()
+    key = offense if normalised else _strip(offense).str.upper()
     groups = _by_value(key, lambda v: v.map(lookup))
     unknown = key[groups.isna() & key.notna()]
     return groups.fillna("other").astype(str), unknown.value_counts().to_dict()
@@ -565,6 +567,9 @@ class _Rejections:
     def table(self, raw: pd.DataFrame) -> pd.DataFrame:
         bad = self.bad.to_numpy()
         positions = np.flatnonzero(bad)
+        if not len(positions):  # the usual case; no pass over a million raw rows
+            return pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="object"),
+                                 **{c: raw[c].iloc[:0] for c in raw.columns}}).reset_index(drop=True)
         out = raw.reset_index(drop=True).iloc[positions].copy()
         out.insert(0, "reason", self.reason[bad].astype(str).to_numpy())
         out.insert(0, "row", np.flatnonzero(bad) + 1)
@@ -695,7 +700,7 @@ def prepare_incidents(
     offense = _strip(_mapped(raw, mapping, "offense"))
     rej.add(offense.isna() | (offense == ""), "missing offense")
     out["offense"] = offense.str.upper()
-    out["offense_group"], report.unmapped_offenses = group_offenses(out["offense"], offense_groups)
+    out["offense_group"], report.unmapped_offenses = group_offenses(out["offense"], offense_groups, normalised=True)
     if report.unmapped_offenses and unknown_offense == "reject":
         rej.add(out["offense"].isin(list(report.unmapped_offenses)).fillna(False),
                 "unknown offense category (not in the offense table)")
