@@ -575,7 +575,7 @@ def offense_table(raw: pd.DataFrame, plan: Plan, limit: int = 500) -> pd.DataFra
     column = plan.columns.get("offense")
     if not column or column not in raw.columns:
         return pd.DataFrame(columns=["offense", "rows", "offense_group", "source"])
-    counts = raw[column].astype("string").str.strip().str.upper().value_counts().head(limit)
+    counts = ingest._strip(raw[column]).str.upper().value_counts().head(limit)
     table = schema.offense_group_table()
     known = dict(zip(table["offense"], table["offense_group"], strict=True))
     saved = {str(k).upper(): v for k, v in plan.offense_groups.items()}
@@ -612,14 +612,15 @@ def area_match_table(raw: pd.DataFrame, plan: Plan, level: str, areas, limit: in
     cols = ["value", "rows", "area_id", "area_name", "how", "use"]
     if not column or column not in raw.columns or areas is None or not len(areas):
         return pd.DataFrame(columns=cols)
-    counts = raw[column].astype("string").str.strip().value_counts().head(limit)
+    counts = ingest._strip(raw[column]).value_counts().head(limit)
     names = dict(zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True))
     lookup = ingest.area_lookup(areas)
     by_norm = {ingest.normalise_name(n): a for a, n in names.items()}
     saved = plan.area_values.get(level, {})
     rows = []
-    for value, n in counts.items():
-        canonical = ingest.canonical_area_id(pd.Series([value], dtype="string"), level).iloc[0]
+    # All distinct values in one call: a call per value cost ~1 ms each (0.5 s for 300 beats).
+    canonicals = ingest.canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
+    for (value, n), canonical in zip(counts.items(), canonicals, strict=True):
         if value in saved:
             area_id, how, use = saved[value], "profile", True
         elif canonical in lookup:
