@@ -1417,6 +1417,15 @@ def swapped_latlon(lat: pd.Series, lon: pd.Series, bounds: tuple[float, float, f
 # -------------------------------------------------------------------------------- incidents, mapped
 
 
+def areas_bounds(areas: dict[str, Any] | None) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) around every level's boundaries, or None when none are loaded."""
+    frames = [a for a in (areas or {}).values() if a is not None and len(a)]
+    if not frames:
+        return None
+    boxes = np.array([a.total_bounds for a in frames])
+    return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+
+
 def _col(raw: pd.DataFrame, plan: Plan, name: str) -> pd.Series | None:
     source = plan.columns.get(name)
     return raw[source] if source and source in raw.columns else None
@@ -1652,11 +1661,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     notes["hostile"] = hostile_text(out[[n for n in text_fields if n in plan.columns]])
 
     areas = {k: v for k, v in (areas or {}).items() if v is not None and len(v)}
-    bounds = None
-    if areas:
-        boxes = np.array([a.total_bounds for a in areas.values()])
-        bounds = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-    lat, lon = _coordinates(raw, plan, bounds, notes, checked=part_of_file)
+    lat, lon = _coordinates(raw, plan, areas_bounds(areas), notes, checked=part_of_file)
     placeholder = lat.isin([0, -1]) | lon.isin([0, -1]) | (lat.abs() > 90) | (lon.abs() > 180)
     usable = lat.notna() & lon.notna() & ~placeholder
     out["latitude"], out["longitude"] = lat, lon
@@ -1818,13 +1823,8 @@ def _settle_whole_file(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | No
             return None
         date_format = date_format or detect_date_format(text) or _majority_date_format(
             text, plan.columns["occurred_at"])
-    boxes = [a.total_bounds for a in (areas or {}).values() if a is not None and len(a)]
-    bounds = None
-    if boxes:
-        b = np.array(boxes)
-        bounds = (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())
     # On every k-th row: the rows looks_projected and swapped_latlon would sample from the whole file.
-    _coordinates(_spread_sample(raw), plan, bounds, {})
+    _coordinates(_spread_sample(raw), plan, areas_bounds(areas), {})
     for frame in (areas or {}).values():
         if frame is not None and len(frame):
             frame.sindex  # noqa: B018 - built here once, not by two threads at the same time

@@ -414,12 +414,7 @@ def guess_timezone(bounds: tuple[float, float, float, float] | None) -> str:
     return "America/Los_Angeles"
 
 
-def areas_bounds(areas: dict[str, Any] | None) -> tuple[float, float, float, float] | None:
-    frames = [a for a in (areas or {}).values() if a is not None and len(a)]
-    if not frames:
-        return None
-    boxes = np.array([a.total_bounds for a in frames])
-    return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+areas_bounds = ingest.areas_bounds
 
 
 def suggest(raw: pd.DataFrame, *, is_geo: bool = False, kind: str | None = None, areas: dict[str, Any] | None = None,
