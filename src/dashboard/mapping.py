@@ -186,15 +186,17 @@ def sample_rows(raw: pd.DataFrame, n: int = 4 * SAMPLE_ROWS, blocks: int = 16) -
     return pd.concat([raw.iloc[i * step:i * step + size] for i in range(blocks)])
 
 
-def value_score(values: pd.Series, check: str, *, sampled: bool = False) -> tuple[float, str]:
+def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: pd.Series | None = None
+                ) -> tuple[float, str]:
     """How well a column's values fit a kind of field (0..1) and a few words saying why.
-    ``sampled``: ``values`` is already the column's _sample (drawn once for all its checks)."""
+    ``sampled``: ``values`` is already the column's _sample (drawn once for all its checks), and
+    ``nums`` may be that sample read as numbers."""
     s = values if sampled else _sample(values)
     if s.empty:
         return 0.0, "empty column"
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return (1.0, "dates") if check == "date" else (0.0, "dates")
-    nums = ingest._to_number(s)
+    nums = ingest._to_number(s) if nums is None else nums
     numeric = float(nums.notna().mean())
     distinct = s.nunique()
     ratio = distinct / len(s)
@@ -325,6 +327,7 @@ def suggest_columns(raw: pd.DataFrame, kind: str) -> pd.DataFrame:
     raw = sample_rows(raw)
     value_cache: dict[tuple[str, str], tuple[float, str]] = {}
     samples: dict[str, pd.Series] = {}
+    numbers: dict[str, pd.Series | None] = {}
     pairs: list[tuple[float, str, str, str]] = []
     fallback: list[tuple[float, str, str, str]] = []
     for name, spec in specs.items():
@@ -336,7 +339,9 @@ def suggest_columns(raw: pd.DataFrame, kind: str) -> pd.DataFrame:
             if key not in value_cache:
                 if column not in samples:
                     samples[column] = _sample(raw[column])
-                value_cache[key] = value_score(samples[column], spec.check, sampled=True)
+                    numbers[column] = None if samples[column].empty or pd.api.types.is_datetime64_any_dtype(
+                        samples[column].dtype) else ingest._to_number(samples[column])
+                value_cache[key] = value_score(samples[column], spec.check, sampled=True, nums=numbers[column])
             v, why = value_cache[key]
             score = 0.6 * h + 0.4 * v if h else 0.5 * v
             if v < 0.2:
