@@ -17,6 +17,8 @@ to a temporary folder (about 160 MB) and deleted afterwards.
 - ratio: upload_s / baseline_s of each run (a baseline and an upload back to back, so both see the same
   load on a shared machine); the median over --repeat runs is the headline, with the stage times of
   the median run, and the best-of-runs ratio beside it.
+- ratio_no_suggest: the same without mapping.suggest (read + validate + commit): a load with a saved
+  mapping profile, as `python -m dashboard ingest --profile` runs nightly.
 Prints numbers; asserts nothing.
 """
 
@@ -122,7 +124,8 @@ def main() -> None:
             base, base_cpu = baseline(path, folder)
             run = upload(path, folder)
             runs.append(run | {"baseline_s": base, "baseline_cpu_s": base_cpu, "ratio": run["upload_s"] / base,
-                               "ratio_cpu": run["upload_cpu_s"] / base_cpu})
+                               "ratio_cpu": run["upload_cpu_s"] / base_cpu,
+                               "ratio_no_suggest": (run["upload_s"] - run["suggest_s"]) / base})
         runs.sort(key=lambda r: r["ratio"])
         median = runs[len(runs) // 2]
         out = {"rows": args.rows, "file_mb": round(path.stat().st_size / 1e6, 1), "runs": len(runs),
@@ -130,7 +133,8 @@ def main() -> None:
                "ratio": round(statistics.median(r["ratio"] for r in runs), 2),
                "ratio_best": round(min(r["upload_s"] for r in runs) / min(r["baseline_s"] for r in runs), 2),
                "ratios": [round(r["ratio"], 2) for r in runs],
-               "ratio_cpu": round(statistics.median(r["ratio_cpu"] for r in runs), 2)}
+               "ratio_cpu": round(statistics.median(r["ratio_cpu"] for r in runs), 2),
+               "ratio_no_suggest": round(statistics.median(r["ratio_no_suggest"] for r in runs), 2)}
         if args.json:
             print(json.dumps(out, indent=2))
         else:
@@ -142,6 +146,7 @@ def main() -> None:
                   f"({out['rows_kept']:,} kept, {out['rows_rejected']:,} rejected)")
             print(f"ratio     median {out['ratio']:.2f}x (runs: {out['ratios']}); best upload / best baseline "
                   f"{out['ratio_best']:.2f}x")
+            print(f"without the mapping suggestion (saved profile): median {out['ratio_no_suggest']:.2f}x")
             print(f"CPU time  read {out['read_cpu_s']:.2f} + suggest {out['suggest_cpu_s']:.2f} + validate "
                   f"{out['validate_cpu_s']:.2f} + commit {out['commit_cpu_s']:.2f} s")
             print(f"CPU time  baseline {out['baseline_cpu_s']:.2f} s, upload {out['upload_cpu_s']:.2f} s: median ratio "

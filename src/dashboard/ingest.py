@@ -14,9 +14,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -79,6 +81,9 @@ def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.D
     try:
         table = pacsv.read_csv(
             io.BytesIO(utf8 if utf8 is not None else text.encode("utf-8")),
+            # 4 MB blocks, not 1 MB: a quarter of the chunks per column, so every later pass over a
+            # column loops over fewer pieces (reading itself is no slower).
+            read_options=pacsv.ReadOptions(block_size=4 << 20),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True,
@@ -255,9 +260,15 @@ DATE_FORMATS = (
 
 def detect_date_format(values: pd.Series) -> str | None:
     """The first format that parses at least 95% of a sample of non-empty values, or None."""
-    sample = values.dropna().astype(str).str.strip()
+    # Clean a head of the column, not a million values (the whole column if the head is mostly blank).
+    head = values.head(2000).dropna().astype(str).str.strip()
+    sample = head if (head != "").sum() >= 500 else values.dropna().astype(str).str.strip()
     sample = sample[sample != ""].head(500)
     if sample.empty:
+        return None
+    # Every format above writes day, month and year with '-', '/' or '.' between them: one regular
+    # expression rules out ids, names and numbers before nineteen formats are tried on them.
+    if sample.str.contains(r"\d[-/.]\d{1,2}[-/.]\d", regex=True).mean() < 0.95:
         return None
     for fmt in DATE_FORMATS:
         parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
@@ -281,15 +292,6 @@ def _by_value(values: pd.Series, func) -> pd.Series:
     base = pd.concat([base, pd.Series([None], dtype=values.dtype)], ignore_index=True)
     done = func(base)
     return pd.Series(done.take(codes).array, index=values.index, dtype=done.dtype)  # code -1 -> last (missing)
-
-
-def _text_op(values: pd.Series, func) -> pd.Series:
-    """``func`` (vectorised string methods only) on a text column: straight on arrow-backed text, where
-    each method is one pyarrow kernel (a million values in ~15 ms, several times faster than
-    factorising first); once per distinct value (_by_value) for anything else."""
-    if pd.api.types.is_string_dtype(values.dtype) and hasattr(values.array, "__arrow_array__"):
-        return func(values)
-    return _by_value(values, func)
 
 
 _FAST_FORMAT = re.compile(r"^(%[YmdHIMSp]|[-/:T ])+$")
@@ -327,6 +329,59 @@ def _arrow_text(values: pd.Series):
     return pa.array(values.astype("string").array, type=pa.string(), from_pandas=True)
 
 
+def _placeholder(values: pd.Series) -> pd.Series:
+    """Coordinates of 0 or -1, which exports write for 'no location' (two comparisons, not a hash
+    lookup per value: isin costs ~7 ms per million)."""
+    if values.dtype == np.float64:  # NaN compares False, as isin gives it
+        return (values == 0) | (values == -1)
+    return values.isin([0, -1])  # nullable numbers: NA must give False, not NA
+
+
+def _edge_bytes(arr) -> tuple[np.ndarray, np.ndarray, list]:
+    """First and last byte of every non-empty value of an arrow string array, and its data buffers,
+    read from the offsets without decoding a single value (a million values in ~5 ms)."""
+    import pyarrow as pa
+
+    firsts, lasts, buffers = [], [], []
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets_buf, data_buf = chunk.buffers()[:3]
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset:chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+        starts, ends = offsets[:-1], offsets[1:]
+        full = ends > starts  # nulls and '' have no bytes
+        firsts.append(data[starts[full]])
+        lasts.append(data[ends[full] - 1])
+        buffers.append(data[offsets[0]:offsets[-1]])
+    empty = np.zeros(0, np.uint8)
+    return (np.concatenate(firsts) if firsts else empty, np.concatenate(lasts) if lasts else empty, buffers)
+
+
+# ASCII blanks, and any byte of a multi-byte character (which may be a Unicode space such as U+00A0).
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_BLANK[128:] = True
+
+
+def _strip(values: pd.Series) -> pd.Series:
+    """``values.astype('string').str.strip()``, skipped for arrow-backed text whose values neither start
+    nor end with a blank: most export columns are clean, and a strip pass costs 10-30 ms per million."""
+    text = values.astype("string")
+    if hasattr(text.array, "__arrow_array__"):
+        import pyarrow as pa
+
+        try:
+            first, last, _ = _edge_bytes(_arrow_text(text))
+        except (TypeError, ValueError, pa.ArrowException):
+            return text.str.strip()
+        if not (_BLANK[first].any() or _BLANK[last].any()):
+            return text
+    return text.str.strip()
+
+
 def _to_number(values: pd.Series) -> pd.Series:
     """Text -> float, unparseable -> NaN (pd.to_numeric(errors='coerce')), with a fast path for clean columns."""
     import pyarrow as pa
@@ -346,7 +401,7 @@ def parse_datetimes(values: pd.Series, fmt: str | None) -> pd.Series:
         if getattr(values.dt, "tz", None) is not None:
             values = values.dt.tz_localize(None)
         return values.astype("datetime64[us]")
-    text = values.astype("string").str.strip()
+    text = _strip(values)
     if fmt is not None:
         fast = _strptime_fast(text, fmt)
         if fast is not None:
@@ -392,16 +447,33 @@ def canonical_area_id(values: pd.Series, level: str) -> pd.Series:
     return _by_value(values, convert)
 
 
-def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None) -> tuple[pd.Series, dict[str, int]]:
+def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None, *, normalised: bool = False
+                   ) -> tuple[pd.Series, dict[str, int]]:
     """Offense text -> offense group via the editable table (plus ``overrides``, offense -> group, that
-    an analyst confirmed for one source); unknown values -> 'other', counted."""
+    an analyst confirmed for one source); unknown values -> 'other', counted. ``normalised``: the
+    text is stripped and upper-case already."""
     table = schema.offense_group_table()
     lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
     lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
-    key = _text_op(offense, lambda v: v.astype("string").str.strip().str.upper())
+    key = offense if normalised else _strip(offense).str.upper()
     groups = _by_value(key, lambda v: v.map(lookup))
     unknown = key[groups.isna() & key.notna()]
     return groups.fillna("other").astype(str), unknown.value_counts().to_dict()
+
+
+def _plain_decimals(arr) -> bool:
+    """Every value non-empty, all digits, and without a leading zero (bar '0' itself): then the same
+    text is the same number and the other way round. Checked on the raw bytes, not value by value."""
+    import pyarrow.compute as pc
+
+    first, _, buffers = _edge_bytes(arr)
+    if arr.null_count or len(first) < len(arr):
+        return False
+    digits = all(bool(((data - 48) < 10).all()) for data in buffers)  # uint8 wraps: bytes below '0' fail too
+    if not digits or not (first == 48).any():
+        return digits
+    lengths = pc.binary_length(arr).to_numpy(zero_copy_only=False)
+    return not bool(((first == 48) & (lengths > 1)).any())
 
 
 def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
@@ -413,13 +485,13 @@ def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
 
     if len(ids) >= 10_000 and pd.api.types.is_string_dtype(ids.dtype) and not ids.hasnans:
         arr = _arrow_text(ids)
-        try:
-            numbers = pc.cast(arr, pa.int64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            numbers = None  # some id is not a number
-        # Written back, each number must give its text exactly: no leading zeros, signs or blanks.
-        if numbers is not None and pc.all(pc.equal(pc.cast(numbers, arr.type), arr)).as_py():
-            return pd.Series(numbers.to_numpy(), index=ids.index).duplicated(keep=keep)
+        if _plain_decimals(arr):
+            try:
+                numbers = pc.cast(arr, pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                numbers = None  # more than 18 digits
+            if numbers is not None:
+                return pd.Series(numbers.to_numpy(), index=ids.index).duplicated(keep=keep)
     return ids.duplicated(keep=keep)
 
 
@@ -494,6 +566,9 @@ class _Rejections:
     def table(self, raw: pd.DataFrame) -> pd.DataFrame:
         bad = self.bad.to_numpy()
         positions = np.flatnonzero(bad)
+        if not len(positions):  # the usual case; no pass over a million raw rows
+            return pd.DataFrame({"row": pd.Series(dtype="int64"), "reason": pd.Series(dtype="object"),
+                                 **{c: raw[c].iloc[:0] for c in raw.columns}}).reset_index(drop=True)
         out = raw.reset_index(drop=True).iloc[positions].copy()
         out.insert(0, "reason", self.reason[bad].astype(str).to_numpy())
         out.insert(0, "row", np.flatnonzero(bad) + 1)
@@ -511,7 +586,8 @@ def _schema_for(kind: str) -> pa.DataFrameSchema:
     return schema.SCHEMAS[kind]
 
 
-def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report) -> Prepared:
+def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report,
+              allow_empty: bool = False) -> Prepared:
     """Apply the pandera schema lazily as the last guard; any failing row joins the rejected table."""
     bad = rej.bad.to_numpy()
     kept = frame.loc[~bad] if bad.any() else frame  # no copy of a million clean rows
@@ -535,15 +611,19 @@ def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejection
         kept = schema.SCHEMAS[kind].validate(frame.loc[~rej.bad.to_numpy()], lazy=False)
     report.rejected = rej.table(raw)
     report.rows_kept = len(kept)
-    if report.rows_kept == 0:
-        raise ValidationError(
-            f"No valid {kind} rows in {report.source_name}",
-            f"All {report.rows_in} rows were rejected: " + ", ".join(
-                f"{n} {r}" for r, n in report.reason_counts().items()),
-            hint="Check the column mapping and the date format; the details list each row's reason.",
-            details=report.rejected.head(200),
-        )
+    if report.rows_kept == 0 and not allow_empty:
+        raise _no_valid_rows(report)
     return Prepared(kept.reset_index(drop=True), report)
+
+
+def _no_valid_rows(report: Report) -> ValidationError:
+    return ValidationError(
+        f"No valid {report.kind} rows in {report.source_name}",
+        f"All {report.rows_in} rows were rejected: " + ", ".join(
+            f"{n} {r}" for r, n in report.reason_counts().items()),
+        hint="Check the column mapping and the date format; the details list each row's reason.",
+        details=report.rejected.head(200),
+    )
 
 
 def _mapped(raw: pd.DataFrame, mapping: dict[str, str], field_name: str) -> pd.Series:
@@ -573,18 +653,25 @@ def _check_required(raw: pd.DataFrame, kind: str, mapping: dict[str, str], name:
         )
 
 
+DUPLICATE_ID = "duplicate incident id (a later row in the file has the same id)"
+
+
 def prepare_incidents(
     raw: pd.DataFrame, *, source_name: str, digest: str, mapping: dict[str, str] | None = None,
     date_format: str | None = None, now: pd.Timestamp | None = None,
     offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
     pre_rejected: pd.Series | None = None, ids_canonical: bool = False,
+    duplicates: pd.Series | None = None, part_of_file: bool = False,
 ) -> Prepared:
     """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
 
     ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
     ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
     ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped);
-    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them).
+    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them);
+    ``duplicates``: per row, whether a later row of the whole file repeats its id (given when ``raw`` is
+    one part of a file, see _prepare_mapped_incidents), and ``part_of_file`` then keeps a part whose
+    every row is rejected from raising: only the whole file can have no valid rows.
     """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
@@ -596,7 +683,7 @@ def prepare_incidents(
     report = Report("incidents", source_name, digest, n, 0, pd.DataFrame(), mapping=dict(mapping))
     out = pd.DataFrame(index=raw.index)
 
-    ids = _mapped(raw, mapping, "incident_id").astype("string").str.strip()
+    ids = _strip(_mapped(raw, mapping, "incident_id"))
     out["incident_id"] = ids
     rej.add(ids.isna() | (ids == ""), "missing incident id")
 
@@ -612,25 +699,22 @@ def prepare_incidents(
     out["occurred_at"] = occurred
     report.mapping["date_format"] = fmt or "mixed"
 
-    offense = _mapped(raw, mapping, "offense").astype("string").str.strip()
+    offense = _strip(_mapped(raw, mapping, "offense"))
     rej.add(offense.isna() | (offense == ""), "missing offense")
     out["offense"] = offense.str.upper()
-    out["offense_group"], report.unmapped_offenses = group_offenses(offense, offense_groups)
+    out["offense_group"], report.unmapped_offenses = group_offenses(out["offense"], offense_groups, normalised=True)
     if report.unmapped_offenses and unknown_offense == "reject":
         rej.add(out["offense"].isin(list(report.unmapped_offenses)).fillna(False),
                 "unknown offense category (not in the offense table)")
     elif report.unmapped_offenses:
-        report.warnings.append(
-            f"{sum(report.unmapped_offenses.values())} rows have offenses not in the offense table "
-            f"({len(report.unmapped_offenses)} distinct); they were grouped as 'other'."
-        )
+        report.warnings.append(_unmapped_warning(report.unmapped_offenses))
     for name in ("case_number", "offense_detail", "offense_code", "location_type", "block"):
-        out[name] = _text_op(_mapped(raw, mapping, name), lambda v: v.astype("string").str.strip())
+        out[name] = _strip(_mapped(raw, mapping, name))
 
     lat = _to_number(_mapped(raw, mapping, "latitude"))
     lon = _to_number(_mapped(raw, mapping, "longitude"))
     # Exports mark a missing location with 0 or -1 (LAPD, Boston); never plot those.
-    placeholder = lat.isin([0, -1]) | lon.isin([0, -1])
+    placeholder = _placeholder(lat) | _placeholder(lon)
     out_of_range = ~placeholder & lat.notna() & lon.notna() & ((lat.abs() > 90) | (lon.abs() > 180))
     one_sided = lat.isna() != lon.isna()
     drop_xy = placeholder | out_of_range | one_sided
@@ -649,10 +733,15 @@ def prepare_incidents(
     out["domestic"] = parse_bool(_mapped(raw, mapping, "domestic"))
 
     # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
-    dup = ids.notna() & duplicated_ids(ids, keep="last")
-    rej.add(dup, "duplicate incident id (a later row in the file has the same id)")
+    dup = ids.notna() & duplicated_ids(ids, keep="last") if duplicates is None else duplicates.to_numpy()
+    rej.add(dup, DUPLICATE_ID)
     report.fixes = {k: v for k, v in report.fixes.items() if v}
-    return _finalise("incidents", out, raw, rej, report)
+    return _finalise("incidents", out, raw, rej, report, allow_empty=part_of_file)
+
+
+def _unmapped_warning(unmapped: dict[str, int]) -> str:
+    return (f"{sum(unmapped.values())} rows have offenses not in the offense table ({len(unmapped)} distinct); "
+            "they were grouped as 'other'.")
 
 
 def prepare_population(
@@ -1293,9 +1382,14 @@ def points_in_areas(lat: pd.Series, lon: pd.Series, areas) -> pd.Series:
     return out
 
 
+def _spread_sample(values: pd.Series | pd.DataFrame, n: int = 50_000) -> pd.Series | pd.DataFrame:
+    """Every k-th value, about ``n`` in all: enough to judge what most values of a column are."""
+    return values if len(values) <= n else values.iloc[:: len(values) // n]
+
+
 def looks_projected(values: pd.Series) -> bool:
     """Most coordinates far outside any degree range (|v| > 1000): feet or metres, not degrees."""
-    v = _to_number(values).dropna()
+    v = _to_number(_spread_sample(values)).dropna()
     v = v[~v.isin([0, -1])]
     return bool(len(v)) and bool((v.abs() > 1000).mean() > 0.5)
 
@@ -1303,6 +1397,7 @@ def looks_projected(values: pd.Series) -> bool:
 def swapped_latlon(lat: pd.Series, lon: pd.Series, bounds: tuple[float, float, float, float] | None) -> bool:
     """Latitude values outside +-90 (while longitude ones are inside), or, given the city's bounds
     (west, south, east, north), each column falling in the other's range: the columns are swapped."""
+    lat, lon = _spread_sample(lat), _spread_sample(lon)
     ok = lat.notna() & lon.notna() & ~lat.isin([0, -1]) & ~lon.isin([0, -1])
     la, lo = lat[ok], lon[ok]
     if la.empty:
@@ -1321,13 +1416,23 @@ def swapped_latlon(lat: pd.Series, lon: pd.Series, bounds: tuple[float, float, f
 # -------------------------------------------------------------------------------- incidents, mapped
 
 
+def areas_bounds(areas: dict[str, Any] | None) -> tuple[float, float, float, float] | None:
+    """(west, south, east, north) around every level's boundaries, or None when none are loaded."""
+    frames = [a for a in (areas or {}).values() if a is not None and len(a)]
+    if not frames:
+        return None
+    boxes = np.array([a.total_bounds for a in frames])
+    return (float(boxes[:, 0].min()), float(boxes[:, 1].min()), float(boxes[:, 2].max()), float(boxes[:, 3].max()))
+
+
 def _col(raw: pd.DataFrame, plan: Plan, name: str) -> pd.Series | None:
     source = plan.columns.get(name)
     return raw[source] if source and source in raw.columns else None
 
 
 def _has_offsets(text: pd.Series) -> bool:
-    sample = text.dropna().astype(str).head(500)
+    head = text.head(2000).dropna()
+    sample = (head if len(head) >= 500 else text.dropna()).astype(str).head(500)
     return bool(len(sample)) and bool(sample.str.contains(r"(?:[+-]\d{2}:?\d{2}|Z|UTC)$", regex=True).mean() > 0.5)
 
 
@@ -1361,16 +1466,18 @@ def _majority_date_format(text: pd.Series, column: str) -> str:
     return best
 
 
-def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
-    """Parsed occurrence times (naive, in the zone to store) and a reason per row found here."""
+def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any], part_of_file: bool = False
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Parsed occurrence times (naive, in the zone to store) and a reason per row found here.
+    ``part_of_file``: the whole file was found to carry no UTC offsets (see derive_incidents)."""
     reasons = pd.Series(pd.NA, index=raw.index, dtype="string")
     date_col = _col(raw, plan, "occurred_at")
     aware = False
     if date_col is not None:
-        text = date_col if pd.api.types.is_datetime64_any_dtype(date_col.dtype) else date_col.astype("string").str.strip()
+        text = date_col if pd.api.types.is_datetime64_any_dtype(date_col.dtype) else _strip(date_col)
         fmt = plan.date_format or (None if pd.api.types.is_datetime64_any_dtype(text.dtype) else detect_date_format(text))
         notes["date_format"] = fmt or "mixed"
-        if not pd.api.types.is_datetime64_any_dtype(text.dtype) and _has_offsets(text):
+        if not pd.api.types.is_datetime64_any_dtype(text.dtype) and not part_of_file and _has_offsets(text):
             aware = True
             occurred = pd.to_datetime(text, utc=True, errors="coerce",
                                       **({"format": fmt} if fmt else {"format": "mixed"}))
@@ -1421,7 +1528,10 @@ def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any]) -> tuple[
     return occurred.astype("datetime64[us]"), reasons
 
 
-def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
+def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any], checked: bool = False
+                 ) -> tuple[pd.Series, pd.Series]:
+    """Latitude and longitude in degrees from whichever columns the plan maps. ``checked``: the
+    whole-file checks (degrees or not, swapped or not) were done on the file this part belongs to."""
     nan = pd.Series(np.nan, index=raw.index)
     lat_col, lon_col = _col(raw, plan, "latitude"), _col(raw, plan, "longitude")
     lat = _to_number(lat_col) if lat_col is not None else nan
@@ -1444,7 +1554,7 @@ def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any]) -
         lat, lon = lat.fillna(p_lat), lon.fillna(p_lon)
     elif plan.crs and lat_col is not None and lon_col is not None and looks_projected(lat):
         lat, lon = project_to_degrees(lon, lat, plan.crs)
-    if lat_col is not None and not plan.crs and (looks_projected(lat) or looks_projected(lon)):
+    if not checked and lat_col is not None and not plan.crs and (looks_projected(lat) or looks_projected(lon)):
         raise IngestError(
             "Coordinates look like feet or metres, not degrees",
             f"Values of {plan.columns.get('latitude')!r} such as {lat.dropna().iloc[0]:,.0f} are not latitudes.",
@@ -1453,7 +1563,7 @@ def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any]) -
     if plan.swap_latlon:
         lat, lon = lon, lat
         notes.setdefault("fixes", {})["latitude and longitude swapped back"] = int(lat.notna().sum())
-    elif swapped_latlon(lat, lon, bounds):
+    elif not checked and swapped_latlon(lat, lon, bounds):
         raise IngestError(
             "Latitude and longitude look swapped",
             "The latitude column holds longitudes and the longitude column latitudes.",
@@ -1469,7 +1579,21 @@ _MARKUP = r"(?i)<\s*/?\s*(?:script|img|iframe|svg|object|embed|a|div|style|link|
 def _longest(values: pd.Series) -> int:
     import pyarrow.compute as pc
 
-    return int(pc.max(pc.utf8_length(_arrow_text(values))).as_py() or 0)
+    arr = _arrow_text(values)
+    # A value has at most as many characters as bytes; byte lengths come from the offsets, free.
+    if int(pc.max(pc.binary_length(arr)).as_py() or 0) <= MAX_TEXT:
+        return int(pc.max(pc.binary_length(arr)).as_py() or 0)
+    return int(pc.max(pc.utf8_length(arr)).as_py() or 0)
+
+
+def _may_be_hostile(arr) -> bool:
+    """False when no value can match _FORMULA or _MARKUP: none starts with a blank or one of - = + @
+    and no byte anywhere is < = or : (every markup pattern holds one of them). A memchr-speed scan of
+    the column's bytes, so id and address columns of a million unique values cost ~5 ms, not ~70."""
+    first, _, buffers = _edge_bytes(arr)
+    if np.isin(first, np.frombuffer(b" \t\r\n-=+@", dtype=np.uint8)).any() or (first >= 128).any():
+        return True
+    return any(data.tobytes().find(ch) >= 0 for data in buffers for ch in (b"<", b"=", b":"))
 
 
 def hostile_text(frame: pd.DataFrame) -> dict[str, int]:
@@ -1481,6 +1605,8 @@ def hostile_text(frame: pd.DataFrame) -> dict[str, int]:
     found = {}
     for column in frame.columns:
         arr = _arrow_text(frame[column])
+        if not _may_be_hostile(arr):
+            continue
         # Distinct values only where they repeat (offense text), else every value; one cheap RE2 pass
         # finds the few candidates, and Python's regular expressions classify only those.
         head = frame[column].head(2000)
@@ -1501,13 +1627,15 @@ def hostile_text(frame: pd.DataFrame) -> dict[str, int]:
     return found
 
 
-def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None
-                     ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None, *,
+                     part_of_file: bool = False) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
     """Raw export + plan -> (frame with canonical column names, reason per row or NA, notes).
 
     Dates are combined from date/time or year/month/day/hour columns and moved to local time;
     coordinates come from latitude/longitude, a '(lat, lon)' column or projected X/Y; area ids are
-    matched to the boundaries (id, name or a confirmed value) and filled by point-in-polygon."""
+    matched to the boundaries (id, name or a confirmed value) and filled by point-in-polygon.
+    ``part_of_file``: ``raw`` is a run of rows of a file whose whole-file checks (_settle_whole_file)
+    have passed and whose date format the plan holds; they are not repeated on the part."""
     raw = raw.reset_index(drop=True)
     notes: dict[str, Any] = {"fixes": {}}
     out = pd.DataFrame(index=raw.index)
@@ -1515,7 +1643,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
                  "block", "arrest", "domestic"):
         col = _col(raw, plan, name)
         out[name] = col if col is not None else pd.Series(pd.NA, index=raw.index, dtype="string")
-    occurred, reasons = _occurred_at(raw, plan, notes)
+    occurred, reasons = _occurred_at(raw, plan, notes, part_of_file)
     out["occurred_at"] = occurred
     text_fields = ["incident_id", "case_number", "offense", "offense_detail", "offense_code", "location_type",
                    "block"]
@@ -1524,20 +1652,11 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
             too_long = out[name].astype("string").str.len().fillna(0) > MAX_TEXT
             reasons = reasons.mask(reasons.isna() & too_long,
                                    f"{name} longer than {MAX_TEXT:,} characters (a broken export?)")
-    flagged = hostile_text(out[[n for n in text_fields if n in plan.columns]])
-    if flagged:
-        notes.setdefault("warnings", []).append(
-            "Some text looks like spreadsheet formulas or HTML/script ("
-            + "; ".join(f"{k}: {v:,} values" for k, v in flagged.items())
-            + "). It is stored as plain text, shown escaped, and defused (prefixed with ') in CSV downloads.")
+    notes["hostile"] = hostile_text(out[[n for n in text_fields if n in plan.columns]])
 
     areas = {k: v for k, v in (areas or {}).items() if v is not None and len(v)}
-    bounds = None
-    if areas:
-        boxes = np.array([a.total_bounds for a in areas.values()])
-        bounds = (boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max())
-    lat, lon = _coordinates(raw, plan, bounds, notes)
-    placeholder = lat.isin([0, -1]) | lon.isin([0, -1]) | (lat.abs() > 90) | (lon.abs() > 180)
+    lat, lon = _coordinates(raw, plan, areas_bounds(areas), notes, checked=part_of_file)
+    placeholder = _placeholder(lat) | _placeholder(lon) | (lat.abs() > 90) | (lon.abs() > 180)
     usable = lat.notna() & lon.notna() & ~placeholder
     out["latitude"], out["longitude"] = lat, lon
 
@@ -1545,11 +1664,16 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     searched = pd.Series(False, index=raw.index)
     for key, level in schema.LEVELS.items():
         col = _col(raw, plan, level.column)
-        ids = canonical_area_id(col, key) if col is not None else pd.Series(pd.NA, index=raw.index, dtype="string")
+        if col is None:
+            ids = pd.Series(pd.NA, index=raw.index, dtype="string")
+        elif key not in areas:
+            ids = canonical_area_id(col, key)
         if key in areas:
             if col is not None:
                 matched = match_area_ids(col, key, areas[key], plan.area_values.get(key))
-                unmatched = ids.notna() & matched.isna()
+                # canonical_area_id is NA exactly for blank values, so these are the values given but unknown
+                given = _strip(col)
+                unmatched = given.notna() & (given != "") & matched.isna()
                 notes["fixes"][f"{level.column} values not in the {key} boundaries, cleared"] = int(unmatched.sum())
                 ids = matched
             if plan.assign_areas in ("missing", "all"):
@@ -1592,16 +1716,16 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
             missing.append("occurred_at")
         if missing:
             _check_required(raw, "incidents", {k: v for k, v in plan.columns.items() if k not in missing}, source_name)
-        derived, reasons, notes = derive_incidents(raw, plan, areas)
-        prepared = prepare_incidents(
-            derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
-            now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
-            pre_rejected=reasons, ids_canonical=True,
-        )
+        prepared, notes = _prepare_mapped_incidents(raw, plan, areas, source_name, digest, now)
         report = prepared.report
         report.fixes = {**notes["fixes"], **report.fixes}
-        report.warnings = notes.get("warnings", []) + [w for w in report.warnings if "Date format" not in w]
-        repeats = sum(n for r, n in report.reason_counts().items() if r.startswith("duplicate incident id"))
+        report.warnings = [w for w in report.warnings if "Date format" not in w]
+        if notes["hostile"]:
+            report.warnings.insert(0, (
+                "Some text looks like spreadsheet formulas or HTML/script ("
+                + "; ".join(f"{k}: {v:,} values" for k, v in notes["hostile"].items())
+                + "). It is stored as plain text, shown escaped, and defused (prefixed with ') in CSV downloads."))
+        repeats = report.reason_counts().get(DUPLICATE_ID, 0)
         if repeats:
             report.warnings.append(
                 f"{repeats:,} rows repeat the incident id of a later row: the file may hold one row per "
@@ -1635,6 +1759,106 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
             original = raw.reset_index(drop=True).iloc[rows - 1].reset_index(drop=True)
             report.rejected = pd.concat([report.rejected[["row", "reason"]], original], axis=1)
     return prepared
+
+
+# Rows per part below which a file is prepared in one pass: starting threads and merging the parts
+# would cost more than the second core saves.
+PART_ROWS = 200_000
+
+
+def _prepare_mapped_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, source_name: str,
+                              digest: str, now: pd.Timestamp | None) -> tuple[Prepared, dict[str, Any]]:
+    """derive_incidents + prepare_incidents, on a large file in parts prepared side by side.
+
+    Every step but three is row by row, so runs of rows can be prepared in threads (pyarrow, numpy,
+    shapely and DuckDB release the GIL: ~1.5x faster on 2 cores for 1M rows). The three are settled on
+    the whole file first, so the result is the one-pass result exactly (tests/test_ingest.py checks):
+    the date format and UTC offsets (read from the file's first values), the degrees/swapped checks
+    (which reject the file), and repeated ids (a later row anywhere wins)."""
+    raw = raw.reset_index(drop=True)
+
+    def one(part: pd.DataFrame, duplicates: pd.Series | None, part_plan: Plan, whole: bool
+            ) -> tuple[Prepared, dict[str, Any]]:
+        derived, reasons, notes = derive_incidents(part, part_plan, areas, part_of_file=not whole)
+        prepared = prepare_incidents(
+            derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
+            now=now, offense_groups=part_plan.offense_groups, unknown_offense=part_plan.unknown_offense,
+            pre_rejected=reasons, ids_canonical=True, duplicates=duplicates, part_of_file=not whole)
+        return prepared, notes
+
+    n_parts = min(len(raw) // PART_ROWS, _workers())
+    settled = _settle_whole_file(raw, plan, areas) if n_parts > 1 else None
+    if settled is None:
+        return one(raw, None, plan, True)
+    ids = _strip(_col(raw, settled, "incident_id"))
+    duplicates = pd.Series(ids.notna() & duplicated_ids(ids, keep="last"), index=raw.index)
+    edges = np.linspace(0, len(raw), n_parts + 1).astype(int)
+    with ThreadPoolExecutor(n_parts, thread_name_prefix="prepare") as pool:
+        parts = list(pool.map(lambda lo_hi: one(raw.iloc[lo_hi[0]:lo_hi[1]], duplicates.iloc[lo_hi[0]:lo_hi[1]],
+                                                settled, False), zip(edges[:-1], edges[1:], strict=True)))
+    return _merge_parts(parts, edges, plan)
+
+
+def _workers() -> int:
+    """Threads to prepare parts of a file in: one per core, at most 8."""
+    return min(os.cpu_count() or 1, 8)
+
+
+def _settle_whole_file(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None) -> Plan | None:
+    """A copy of ``plan`` with the file's date format, after the whole-file checks; None when the file
+    must be read in one pass (dates with UTC offsets, or degrees that may be projected under a CRS)."""
+    if plan.crs and "latitude" in plan.columns:
+        return None
+    date_col = _col(raw, plan, "occurred_at")
+    date_format = plan.date_format
+    if date_col is not None and not pd.api.types.is_datetime64_any_dtype(date_col.dtype):
+        text = _strip(date_col)
+        if _has_offsets(text):
+            return None
+        date_format = date_format or detect_date_format(text) or _majority_date_format(
+            text, plan.columns["occurred_at"])
+    # On every k-th row: the rows looks_projected and swapped_latlon would sample from the whole file.
+    _coordinates(_spread_sample(raw), plan, areas_bounds(areas), {})
+    for frame in (areas or {}).values():
+        if frame is not None and len(frame):
+            frame.sindex  # noqa: B018 - built here once, not by two threads at the same time
+    return replace(plan, date_format=date_format)
+
+
+def _merge_parts(parts: list[tuple[Prepared, dict[str, Any]]], edges: np.ndarray, plan: Plan
+                 ) -> tuple[Prepared, dict[str, Any]]:
+    """One Prepared and notes from the parts' (row numbers made the file's, counts added up)."""
+    reports = [p.report for p, _ in parts]
+    rejected = []
+    for report, start in zip(reports, edges[:-1], strict=True):
+        if len(report.rejected):
+            table = report.rejected.copy()
+            table["row"] += int(start)
+            rejected.append(table)
+    first = reports[0]
+
+    def added(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for d in dicts:
+            for k, v in d.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+    unmapped = added(r.unmapped_offenses for r in reports)
+    report = Report(
+        first.kind, first.source_name, first.file_hash, sum(r.rows_in for r in reports),
+        sum(r.rows_kept for r in reports),
+        pd.concat(rejected, ignore_index=True) if rejected else first.rejected,
+        warnings=[_unmapped_warning(unmapped)] if unmapped and plan.unknown_offense != "reject" else [],
+        mapping=first.mapping, unmapped_offenses=dict(sorted(unmapped.items(), key=lambda kv: -kv[1])),
+        fixes=added(r.fixes for r in reports))
+    if report.rows_kept == 0:
+        raise _no_valid_rows(report)
+    notes = dict(parts[0][1])
+    notes["fixes"] = added(n["fixes"] for _, n in parts)
+    notes["hostile"] = added(n["hostile"] for _, n in parts)
+    frame = pd.concat([p.frame for p, _ in parts], ignore_index=True)
+    return Prepared(frame, report), notes
 
 
 def _prepare_areas_upload(raw, plan: Plan, source_name: str, digest: str) -> Prepared:

@@ -283,6 +283,9 @@ def suggest(upload, file_id: str, kind: str | None = None):
     """mapping.Suggestion for an upload: kind, plan (a saved profile first), field table, notes."""
     folder = profiles_dir()
     stamp = max((p.stat().st_mtime for p in folder.glob("*.json")), default=0.0) if folder.is_dir() else 0.0
+    detected = _suggest(version(), file_id, None, upload, stamp)
+    if kind is None or kind == detected.kind:  # the same suggestion: not worked out twice for a large file
+        return detected
     return _suggest(version(), file_id, kind, upload, stamp)
 
 

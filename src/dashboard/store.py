@@ -591,17 +591,8 @@ class Store:
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        cols = {key: lvl.column for key, lvl in schema.LEVELS.items()}
-        level_case = " ".join(f"WHEN GROUPING({col}) = 0 THEN '{key}'" for key, col in cols.items())
-        sets = ", ".join(f"({col}, offense_group, week)" for col in cols.values())
-        sql = (
-            f"SELECT CASE {level_case} ELSE 'citywide' END AS level, "  # noqa: S608 - whitelisted names
-            f"COALESCE({', '.join(cols.values())}) AS area_id, offense_group, week, COUNT(*) AS count, "
-            f"CAST(SUM(CASE WHEN {GUN_OFFENSE_SQL} THEN 1 ELSE 0 END) AS BIGINT) AS gun "
-            f"FROM (SELECT *, CAST(date_trunc('week', occurred_at) AS DATE) AS week FROM {{t}} "
-            f"WHERE occurred_at >= ?) AS i "
-            f"GROUP BY GROUPING SETS ({sets}, (offense_group, week))"
-        )
+        sql = _area_and_citywide_counts_sql("week", "CAST(date_trunc('week', occurred_at) AS DATE)",
+                                            "WHERE occurred_at >= ?")
         start = pd.Timestamp(since or date(1900, 1, 1)).to_pydatetime()
         return self.query(sql, [start], t="incidents")
 
@@ -616,17 +607,7 @@ class Store:
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        cols = {key: lvl.column for key, lvl in schema.LEVELS.items()}
-        level_case = " ".join(f"WHEN GROUPING({col}) = 0 THEN '{key}'" for key, col in cols.items())
-        sets = ", ".join(f"({col}, offense_group, day)" for col in cols.values())
-        sql = (
-            f"SELECT CASE {level_case} ELSE 'citywide' END AS level, "  # noqa: S608 - whitelisted names
-            f"COALESCE({', '.join(cols.values())}) AS area_id, offense_group, day, COUNT(*) AS count, "
-            f"CAST(SUM(gun) AS BIGINT) AS gun "
-            f"FROM (SELECT {', '.join(cols.values())}, offense_group, CAST(occurred_at AS DATE) AS day, "
-            f"CASE WHEN {GUN_OFFENSE_SQL} THEN 1 ELSE 0 END AS gun FROM {{t}}) AS i "
-            f"GROUP BY GROUPING SETS ({sets}, (offense_group, day))"
-        )
+        sql = _area_and_citywide_counts_sql("day", "CAST(occurred_at AS DATE)")
         with self.connect() as con:
             table = self.table("incidents", con)
             result = self.dialect.fetch_arrow(con, sql.format(t=table))
@@ -728,6 +709,23 @@ def _to_stored(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
         raise StoreError("Frame is not canonical", f"{dataset} frame lacks {missing}.",
                          hint="Pass it through ingest first.")
     return out[list(STORED_COLUMNS[dataset])]
+
+
+def _area_and_citywide_counts_sql(bucket: str, bucket_sql: str, where: str = "") -> str:
+    """Incidents per area of every level, and citywide, per offense group and time bucket, in ONE scan
+    (GROUPING SETS): level ("citywide" or a level key), area_id (None citywide), offense_group,
+    ``bucket``, count, gun (of them, gun offenses; GUN_OFFENSE_SQL). ``{t}`` is the incidents table."""
+    cols = {key: lvl.column for key, lvl in schema.LEVELS.items()}
+    level_case = " ".join(f"WHEN GROUPING({col}) = 0 THEN '{key}'" for key, col in cols.items())
+    sets = ", ".join(f"({col}, offense_group, {bucket})" for col in cols.values())
+    return (  # every name comes from schema constants and the callers' literals, never from input
+        f"SELECT CASE {level_case} ELSE 'citywide' END AS level, "  # noqa: S608
+        f"COALESCE({', '.join(cols.values())}) AS area_id, offense_group, {bucket}, COUNT(*) AS count, "
+        f"CAST(SUM(gun) AS BIGINT) AS gun "
+        f"FROM (SELECT {', '.join(cols.values())}, offense_group, {bucket_sql} AS {bucket}, "
+        f"CASE WHEN {GUN_OFFENSE_SQL} THEN 1 ELSE 0 END AS gun FROM {{t}} {where}) AS i "
+        f"GROUP BY GROUPING SETS ({sets}, (offense_group, {bucket}))"
+    )
 
 
 def _content_hash(con: Any, table: str, columns: Sequence[str], keys: Sequence[str],
