@@ -400,3 +400,36 @@ def test_data_in_a_map_is_never_run_as_a_template(monkeypatch):
     # what folium does with the same data: it evaluates it on the server
     monkeypatch.setattr(maps._GeoJson, "render", folium.GeoJson.render)
     assert '"49"' in maps.map_html(_hexagon_map(monkeypatch, names))
+
+
+# Jinja that would show itself as "PWN..." if branca evaluated it on the server.
+TEMPLATE_PAYLOAD = "{{ 'pwn'|upper }}{% for i in [1] %}{{ 'pwntwo'|upper }}{% endfor %}{# c #}{{{ 'pwn3'|upper }}}"
+
+
+def test_no_text_on_any_map_is_run_as_a_template(areas, values):
+    """Every text a map shows (area names and values, labels, legend title and notes, category labels,
+    tooltip column names and values, layer names, tile URL and attribution) stays literal text."""
+    p = TEMPLATE_PAYLOAD
+    hostile_areas = areas.assign(name=[p, p + " 2", p + " 3"])
+    hostile_values = values.assign(note=[p, p], hidden=[False, True], hot=[True, False], shown=[p, None])
+    choropleth = maps.count_choropleth(
+        hostile_areas, hostile_values, value_column="count", label=p, legend_title=p, level_label=p,
+        tooltip_columns={"note": p}, text_column="shown", hidden_column="hidden", emphasis_column="hot",
+        emphasis_label=p, notes=[p], missing_text=p, tile_url="https://tiles.example/{z}/{x}/{y}.png?" + p,
+        tile_attribution=p)
+    maps.add_outline_layer(choropleth, hostile_areas, hostile_values, value_column="count", label=p, level_label=p)
+    category = maps.category_choropleth(
+        hostile_areas, hostile_values.assign(kind=["hot", "cold"]), category_column="kind",
+        categories={"hot": ("#d7301f", p), "cold": ("#2b8cbe", p)}, label=p, level_label=p,
+        tooltip_columns={"note": p}, notes=[p], missing_text=p)
+    for m in (choropleth, category):
+        rendered = maps.map_html(m)
+        assert "PWN" not in rendered
+        assert rendered.count("pwn") >= 10  # the text is there, as text
+    assert "https://tiles.example/{z}/{x}/{y}.png" in maps.map_html(choropleth)  # Leaflet's own braces kept
+
+
+def test_inert_breaks_only_template_openers():
+    assert maps._inert("{z}/{x} {{a}} {%b%} {#c#} {{{d}}}") == (
+        "{z}/{x} {\u200b{a}} {\u200b%b%} {\u200b#c#} {\u200b{\u200b{d}}}")
+    assert maps._html_text("<b>{{x}}</b>") == "&lt;b&gt;{\u200b{x}}&lt;/b&gt;"

@@ -12,6 +12,7 @@ import html
 import json
 import logging
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,6 +60,22 @@ OUTLINE = "#5f5f5f"
 NO_TILES_BACKGROUND = "#f2f2f0"
 
 _RESERVED_PROPERTIES = frozenset({"area_id", "name", "value_text"})
+
+
+_TEMPLATE_OPENER = re.compile(r"\{(?=[{%#])")
+
+
+def _inert(text: str) -> str:
+    """``text`` with a zero-width space after each '{' that would open jinja syntax ('{{', '{%', '{#').
+    branca adds every element's rendered script to the page as Element(text), which compiles that text
+    as a jinja template on the server: a name, label or note holding '{{ ... }}' would be evaluated there
+    (and could reach Python's globals). The space is invisible; single braces (tile URLs) stay as they are."""
+    return _TEMPLATE_OPENER.sub("{\u200b", text)
+
+
+def _html_text(value: object) -> str:
+    """Any text shown on a map: HTML-escaped for the browser and made inert for branca's templates."""
+    return _inert(html.escape(str(value)))
 
 
 class MapInputError(DashboardError):
@@ -129,7 +146,7 @@ def base_map(
     m.options["min_zoom"] = MIN_ZOOM
     m.dashboard_static_url = static_url
     if tile_url:
-        folium.TileLayer(tile_url, attr=tile_attribution or "Map tiles", max_zoom=MAX_ZOOM).add_to(m)
+        folium.TileLayer(_inert(tile_url), attr=_inert(tile_attribution or "Map tiles"), max_zoom=MAX_ZOOM).add_to(m)
     else:
         _Background(NO_TILES_BACKGROUND).add_to(m)
     m.fit_bounds([[south, west], [north, east]])
@@ -489,9 +506,9 @@ class _Notes(folium.MacroElement):
     def __init__(self, keys: Sequence[tuple[str, str]], notes: Sequence[str]) -> None:
         super().__init__()
         self._name = "Notes"
-        parts = [f'<div class="key"><span class="swatch" style="{style}"></span>{html.escape(label)}</div>'
+        parts = [f'<div class="key"><span class="swatch" style="{style}"></span>{_html_text(label)}</div>'
                  for style, label in keys]
-        parts += [f"<p>{html.escape(note)}</p>" for note in notes if note]
+        parts += [f"<p>{_html_text(note)}</p>" for note in notes if note]
         self.html = "".join(parts)
         # JSON-encoded for the script; "</" escaped so no text can close the <script> element.
         self.html_json = json.dumps(self.html).replace("</", "<\\/")
@@ -552,6 +569,7 @@ def _draw(
                                      bool(flags["hidden"][i]))
         properties = {
             "area_id": area_id,
+            # Feature properties go out as data (_GeoJson adds them as literal text): escaped for the browser.
             "name": html.escape(str(names[i])),
             "value_text": value_text[i],
             **{column: texts[i] for column, texts in extra_text.items()},
@@ -566,15 +584,15 @@ def _draw(
 
     _GeoJson(
         {"type": "FeatureCollection", "features": features}, _lat_lon_bounds(bounds),
-        name=html.escape(label),
+        name=_html_text(label),
         style_function=style_of,
         highlight_function=lambda _feature: {"weight": 3, "color": "#000000"},
         tooltip=folium.GeoJsonTooltip(
             fields=["name", "value_text", *extra],
             aliases=[
-                html.escape(level_label),
-                html.escape(label),
-                *(html.escape(a) for a in extra.values()),
+                _html_text(level_label),
+                _html_text(label),
+                *(_html_text(a) for a in extra.values()),
             ],
             sticky=True,
         ),
@@ -645,7 +663,7 @@ def count_choropleth(
     colormap = None
     if breaks:
         colormap = branca.colormap.StepColormap(
-            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=legend_title,
+            colors, index=breaks, vmin=breaks[0], vmax=breaks[-1], caption=_inert(legend_title),
             tick_labels=legend_ticks(breaks),
         )
 
@@ -755,14 +773,14 @@ def add_outline_layer(
                            "value_text": html.escape(f"{value.iat[i]:,.0f}"), "weight": 0.5 + 0.6 * min(step, 4)},
             "geometry": geometry[i],
         })
-    group = folium.FeatureGroup(name=html.escape(label), show=show)
+    group = folium.FeatureGroup(name=_html_text(label), show=show)
     if features:
         _GeoJson(
             {"type": "FeatureCollection", "features": features}, _lat_lon_bounds(bounds[keep]),
             style_function=lambda feature: {"fill": False, "color": colour, "opacity": 0.85,
                                             "weight": feature["properties"]["weight"]},
             tooltip=folium.GeoJsonTooltip(fields=["name", "value_text"],
-                                          aliases=[html.escape(level_label), html.escape(label)], sticky=True),
+                                          aliases=[_html_text(level_label), _html_text(label)], sticky=True),
             zoom_on_click=False,
         ).add_to(group)
     group.add_to(m)
