@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -453,53 +452,29 @@ def _messy_chicago(rows: int) -> pd.DataFrame:
     return raw
 
 
-def test_large_files_prepared_in_parts_equal_one_pass(sample_store, monkeypatch):
-    """Threads over runs of rows (prepare_mapped on large files) give exactly the one-pass result:
-    frame, every rejected row and reason, counts, fixes, warnings and the mapping recorded."""
+def test_real_export_with_faults_planted_throughout(sample_store):
+    """A real Chicago export with faults at its start, middle and end: each row is kept, fixed or
+    rejected for its own reason, and the counts add up."""
     from dashboard import geo, mapping
 
     areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
     raw = _messy_chicago(3_000)
     plan = mapping.suggest(raw, kind="incidents", areas=areas).plan
-    one = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
-    monkeypatch.setattr(ingest, "PART_ROWS", 700)
-    calls = []
-    original = ingest.derive_incidents
-    monkeypatch.setattr(ingest, "derive_incidents", lambda *a, **k: calls.append(len(a[0])) or original(*a, **k))
-    for workers in (2, 4):
-        calls.clear()
-        monkeypatch.setattr(ingest, "_workers", lambda workers=workers: workers)
-        parts = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
-        assert calls == [3_000 // workers] * workers  # it did run in parts
-        pd.testing.assert_frame_equal(parts.frame, one.frame)
-        pd.testing.assert_frame_equal(parts.report.rejected, one.report.rejected)
-        for attr in ("rows_in", "rows_kept", "unmapped_offenses", "fixes", "warnings", "mapping"):
-            assert getattr(parts.report, attr) == getattr(one.report, attr), attr
-    reasons = one.report.reason_counts()
-    assert reasons["duplicate incident id (a later row in the file has the same id)"] == 2
-    assert reasons["missing incident id"] == 2 and reasons["unparseable date"] == 2
-    assert one.report.unmapped_offenses == {"LOUD MUSIC": 2}
-    assert any("formulas or HTML/script" in w for w in one.report.warnings)
-    assert one.report.fixes["beat_id found by point-in-polygon"] >= 2
-
-
-def test_whole_file_checks_still_refuse_a_file_prepared_in_parts(sample_store, monkeypatch):
-    """The checks that refuse a whole file run on the whole file, also when it is prepared in parts."""
-    from dashboard import geo
-
-    areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
-    monkeypatch.setattr(ingest, "PART_ROWS", 500)
-    monkeypatch.setattr(ingest, "_workers", lambda: 2)
-    raw = _messy_chicago(2_000)
-    swapped = raw.rename(columns={"Latitude": "Longitude", "Longitude": "Latitude"})
-    plan = ingest.Plan(columns={"incident_id": "ID", "occurred_at": "Date", "offense": "Primary Type",
-                                "latitude": "Latitude", "longitude": "Longitude"})
-    with pytest.raises(IngestError, match="swapped"):
-        ingest.prepare_mapped(swapped, plan, areas=areas)
-    assert len(ingest.prepare_mapped(swapped, replace(plan, swap_latlon=True), areas=areas).frame) > 1_900
-    bad_dates = raw.assign(Date="someday")
-    with pytest.raises(IngestError, match="Date format not recognised"):
-        ingest.prepare_mapped(bad_dates, plan)
-    nothing = raw.assign(ID=None)
-    with pytest.raises(ValidationError, match="No valid incidents rows"):
-        ingest.prepare_mapped(nothing, plan)
+    out = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
+    report = out.report
+    assert report.reason_counts() == {ingest.DUPLICATE_ID: 2, "missing incident id": 2, "unparseable date": 2}
+    # data rows (1-based): 4 and 1,500 repeat a later id; 6 and 2,994 bad dates; 10 and 1,504 no id
+    assert report.rejected["row"].tolist() == [4, 6, 10, 1_500, 1_504, 2_994]
+    assert report.rows_kept + report.rows_rejected == report.rows_in == 3_000
+    assert report.unmapped_offenses == {"LOUD MUSIC": 2}
+    assert "block formulas: 1 values; block HTML/script: 1 values" in report.warnings[0]
+    assert report.fixes == {
+        "community_area_id values not in the community_area boundaries, cleared": 1,  # Atlantis
+        "community_area_id found by point-in-polygon": 2, "beat_id found by point-in-polygon": 2,
+        "coordinates 0 or -1 treated as missing": 1, "coordinates out of range removed": 1}
+    kept = out.frame.set_index("incident_id")
+    area = kept["community_area_id"]
+    assert area[raw.loc[15, "ID"]] == "8" and area[raw.loc[3_000 - 15, "ID"]] == "29"  # ' 08'; by its name
+    assert area[raw.loc[16, "ID"]] == "43"  # 'Atlantis' cleared, then found from the point
+    assert kept.loc[raw.loc[3, "ID"], "offense"] == raw.loc[2_999, "Primary Type"]  # the later row won
+    assert pd.isna(kept.loc[raw.loc[13, "ID"], "latitude"]) and pd.isna(kept.loc[raw.loc[18, "ID"], "arrest"])

@@ -14,11 +14,9 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import re
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -586,8 +584,7 @@ def _schema_for(kind: str) -> pa.DataFrameSchema:
     return schema.SCHEMAS[kind]
 
 
-def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report,
-              allow_empty: bool = False) -> Prepared:
+def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejections, report: Report) -> Prepared:
     """Apply the pandera schema lazily as the last guard; any failing row joins the rejected table."""
     bad = rej.bad.to_numpy()
     kept = frame.loc[~bad] if bad.any() else frame  # no copy of a million clean rows
@@ -611,19 +608,15 @@ def _finalise(kind: str, frame: pd.DataFrame, raw: pd.DataFrame, rej: _Rejection
         kept = schema.SCHEMAS[kind].validate(frame.loc[~rej.bad.to_numpy()], lazy=False)
     report.rejected = rej.table(raw)
     report.rows_kept = len(kept)
-    if report.rows_kept == 0 and not allow_empty:
-        raise _no_valid_rows(report)
+    if report.rows_kept == 0:
+        raise ValidationError(
+            f"No valid {kind} rows in {report.source_name}",
+            f"All {report.rows_in} rows were rejected: " + ", ".join(
+                f"{n} {r}" for r, n in report.reason_counts().items()),
+            hint="Check the column mapping and the date format; the details list each row's reason.",
+            details=report.rejected.head(200),
+        )
     return Prepared(kept.reset_index(drop=True), report)
-
-
-def _no_valid_rows(report: Report) -> ValidationError:
-    return ValidationError(
-        f"No valid {report.kind} rows in {report.source_name}",
-        f"All {report.rows_in} rows were rejected: " + ", ".join(
-            f"{n} {r}" for r, n in report.reason_counts().items()),
-        hint="Check the column mapping and the date format; the details list each row's reason.",
-        details=report.rejected.head(200),
-    )
 
 
 def _mapped(raw: pd.DataFrame, mapping: dict[str, str], field_name: str) -> pd.Series:
@@ -661,17 +654,13 @@ def prepare_incidents(
     date_format: str | None = None, now: pd.Timestamp | None = None,
     offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
     pre_rejected: pd.Series | None = None, ids_canonical: bool = False,
-    duplicates: pd.Series | None = None, part_of_file: bool = False,
 ) -> Prepared:
     """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
 
     ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
     ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
     ``pre_rejected`` holds a reason (or NA) per row found before this step (see prepare_mapped);
-    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them);
-    ``duplicates``: per row, whether a later row of the whole file repeats its id (given when ``raw`` is
-    one part of a file, see _prepare_mapped_incidents), and ``part_of_file`` then keeps a part whose
-    every row is rejected from raising: only the whole file can have no valid rows.
+    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them).
     """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
@@ -733,10 +722,10 @@ def prepare_incidents(
     out["domestic"] = parse_bool(_mapped(raw, mapping, "domestic"))
 
     # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
-    dup = ids.notna() & duplicated_ids(ids, keep="last") if duplicates is None else duplicates.to_numpy()
+    dup = ids.notna() & duplicated_ids(ids, keep="last")
     rej.add(dup, DUPLICATE_ID)
     report.fixes = {k: v for k, v in report.fixes.items() if v}
-    return _finalise("incidents", out, raw, rej, report, allow_empty=part_of_file)
+    return _finalise("incidents", out, raw, rej, report)
 
 
 def _unmapped_warning(unmapped: dict[str, int]) -> str:
@@ -1382,7 +1371,7 @@ def points_in_areas(lat: pd.Series, lon: pd.Series, areas) -> pd.Series:
     return out
 
 
-def _spread_sample(values: pd.Series | pd.DataFrame, n: int = 50_000) -> pd.Series | pd.DataFrame:
+def _spread_sample(values: pd.Series, n: int = 50_000) -> pd.Series:
     """Every k-th value, about ``n`` in all: enough to judge what most values of a column are."""
     return values if len(values) <= n else values.iloc[:: len(values) // n]
 
@@ -1466,10 +1455,8 @@ def _majority_date_format(text: pd.Series, column: str) -> str:
     return best
 
 
-def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any], part_of_file: bool = False
-                 ) -> tuple[pd.Series, pd.Series]:
-    """Parsed occurrence times (naive, in the zone to store) and a reason per row found here.
-    ``part_of_file``: the whole file was found to carry no UTC offsets (see derive_incidents)."""
+def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
+    """Parsed occurrence times (naive, in the zone to store) and a reason per row found here."""
     reasons = pd.Series(pd.NA, index=raw.index, dtype="string")
     date_col = _col(raw, plan, "occurred_at")
     aware = False
@@ -1477,7 +1464,7 @@ def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any], part_of_f
         text = date_col if pd.api.types.is_datetime64_any_dtype(date_col.dtype) else _strip(date_col)
         fmt = plan.date_format or (None if pd.api.types.is_datetime64_any_dtype(text.dtype) else detect_date_format(text))
         notes["date_format"] = fmt or "mixed"
-        if not pd.api.types.is_datetime64_any_dtype(text.dtype) and not part_of_file and _has_offsets(text):
+        if not pd.api.types.is_datetime64_any_dtype(text.dtype) and _has_offsets(text):
             aware = True
             occurred = pd.to_datetime(text, utc=True, errors="coerce",
                                       **({"format": fmt} if fmt else {"format": "mixed"}))
@@ -1528,10 +1515,8 @@ def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any], part_of_f
     return occurred.astype("datetime64[us]"), reasons
 
 
-def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any], checked: bool = False
-                 ) -> tuple[pd.Series, pd.Series]:
-    """Latitude and longitude in degrees from whichever columns the plan maps. ``checked``: the
-    whole-file checks (degrees or not, swapped or not) were done on the file this part belongs to."""
+def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any]) -> tuple[pd.Series, pd.Series]:
+    """Latitude and longitude in degrees from whichever columns the plan maps."""
     nan = pd.Series(np.nan, index=raw.index)
     lat_col, lon_col = _col(raw, plan, "latitude"), _col(raw, plan, "longitude")
     lat = _to_number(lat_col) if lat_col is not None else nan
@@ -1554,7 +1539,7 @@ def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any], c
         lat, lon = lat.fillna(p_lat), lon.fillna(p_lon)
     elif plan.crs and lat_col is not None and lon_col is not None and looks_projected(lat):
         lat, lon = project_to_degrees(lon, lat, plan.crs)
-    if not checked and lat_col is not None and not plan.crs and (looks_projected(lat) or looks_projected(lon)):
+    if lat_col is not None and not plan.crs and (looks_projected(lat) or looks_projected(lon)):
         raise IngestError(
             "Coordinates look like feet or metres, not degrees",
             f"Values of {plan.columns.get('latitude')!r} such as {lat.dropna().iloc[0]:,.0f} are not latitudes.",
@@ -1563,7 +1548,7 @@ def _coordinates(raw: pd.DataFrame, plan: Plan, bounds, notes: dict[str, Any], c
     if plan.swap_latlon:
         lat, lon = lon, lat
         notes.setdefault("fixes", {})["latitude and longitude swapped back"] = int(lat.notna().sum())
-    elif not checked and swapped_latlon(lat, lon, bounds):
+    elif swapped_latlon(lat, lon, bounds):
         raise IngestError(
             "Latitude and longitude look swapped",
             "The latitude column holds longitudes and the longitude column latitudes.",
@@ -1627,15 +1612,13 @@ def hostile_text(frame: pd.DataFrame) -> dict[str, int]:
     return found
 
 
-def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None, *,
-                     part_of_file: bool = False) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
+def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None
+                     ) -> tuple[pd.DataFrame, pd.Series, dict[str, Any]]:
     """Raw export + plan -> (frame with canonical column names, reason per row or NA, notes).
 
     Dates are combined from date/time or year/month/day/hour columns and moved to local time;
     coordinates come from latitude/longitude, a '(lat, lon)' column or projected X/Y; area ids are
-    matched to the boundaries (id, name or a confirmed value) and filled by point-in-polygon.
-    ``part_of_file``: ``raw`` is a run of rows of a file whose whole-file checks (_settle_whole_file)
-    have passed and whose date format the plan holds; they are not repeated on the part."""
+    matched to the boundaries (id, name or a confirmed value) and filled by point-in-polygon."""
     raw = raw.reset_index(drop=True)
     notes: dict[str, Any] = {"fixes": {}}
     out = pd.DataFrame(index=raw.index)
@@ -1643,7 +1626,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
                  "block", "arrest", "domestic"):
         col = _col(raw, plan, name)
         out[name] = col if col is not None else pd.Series(pd.NA, index=raw.index, dtype="string")
-    occurred, reasons = _occurred_at(raw, plan, notes, part_of_file)
+    occurred, reasons = _occurred_at(raw, plan, notes)
     out["occurred_at"] = occurred
     text_fields = ["incident_id", "case_number", "offense", "offense_detail", "offense_code", "location_type",
                    "block"]
@@ -1655,7 +1638,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     notes["hostile"] = hostile_text(out[[n for n in text_fields if n in plan.columns]])
 
     areas = {k: v for k, v in (areas or {}).items() if v is not None and len(v)}
-    lat, lon = _coordinates(raw, plan, areas_bounds(areas), notes, checked=part_of_file)
+    lat, lon = _coordinates(raw, plan, areas_bounds(areas), notes)
     placeholder = _placeholder(lat) | _placeholder(lon) | (lat.abs() > 90) | (lon.abs() > 180)
     usable = lat.notna() & lon.notna() & ~placeholder
     out["latitude"], out["longitude"] = lat, lon
@@ -1716,7 +1699,12 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
             missing.append("occurred_at")
         if missing:
             _check_required(raw, "incidents", {k: v for k, v in plan.columns.items() if k not in missing}, source_name)
-        prepared, notes = _prepare_mapped_incidents(raw, plan, areas, source_name, digest, now)
+        derived, reasons, notes = derive_incidents(raw, plan, areas)
+        prepared = prepare_incidents(
+            derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
+            now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
+            pre_rejected=reasons, ids_canonical=True,
+        )
         report = prepared.report
         report.fixes = {**notes["fixes"], **report.fixes}
         report.warnings = [w for w in report.warnings if "Date format" not in w]
@@ -1759,106 +1747,6 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
             original = raw.reset_index(drop=True).iloc[rows - 1].reset_index(drop=True)
             report.rejected = pd.concat([report.rejected[["row", "reason"]], original], axis=1)
     return prepared
-
-
-# Rows per part below which a file is prepared in one pass: starting threads and merging the parts
-# would cost more than the second core saves.
-PART_ROWS = 200_000
-
-
-def _prepare_mapped_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, source_name: str,
-                              digest: str, now: pd.Timestamp | None) -> tuple[Prepared, dict[str, Any]]:
-    """derive_incidents + prepare_incidents, on a large file in parts prepared side by side.
-
-    Every step but three is row by row, so runs of rows can be prepared in threads (pyarrow, numpy,
-    shapely and DuckDB release the GIL: ~1.5x faster on 2 cores for 1M rows). The three are settled on
-    the whole file first, so the result is the one-pass result exactly (tests/test_ingest.py checks):
-    the date format and UTC offsets (read from the file's first values), the degrees/swapped checks
-    (which reject the file), and repeated ids (a later row anywhere wins)."""
-    raw = raw.reset_index(drop=True)
-
-    def one(part: pd.DataFrame, duplicates: pd.Series | None, part_plan: Plan, whole: bool
-            ) -> tuple[Prepared, dict[str, Any]]:
-        derived, reasons, notes = derive_incidents(part, part_plan, areas, part_of_file=not whole)
-        prepared = prepare_incidents(
-            derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
-            now=now, offense_groups=part_plan.offense_groups, unknown_offense=part_plan.unknown_offense,
-            pre_rejected=reasons, ids_canonical=True, duplicates=duplicates, part_of_file=not whole)
-        return prepared, notes
-
-    n_parts = min(len(raw) // PART_ROWS, _workers())
-    settled = _settle_whole_file(raw, plan, areas) if n_parts > 1 else None
-    if settled is None:
-        return one(raw, None, plan, True)
-    ids = _strip(_col(raw, settled, "incident_id"))
-    duplicates = pd.Series(ids.notna() & duplicated_ids(ids, keep="last"), index=raw.index)
-    edges = np.linspace(0, len(raw), n_parts + 1).astype(int)
-    with ThreadPoolExecutor(n_parts, thread_name_prefix="prepare") as pool:
-        parts = list(pool.map(lambda lo_hi: one(raw.iloc[lo_hi[0]:lo_hi[1]], duplicates.iloc[lo_hi[0]:lo_hi[1]],
-                                                settled, False), zip(edges[:-1], edges[1:], strict=True)))
-    return _merge_parts(parts, edges, plan)
-
-
-def _workers() -> int:
-    """Threads to prepare parts of a file in: one per core, at most 8."""
-    return min(os.cpu_count() or 1, 8)
-
-
-def _settle_whole_file(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None) -> Plan | None:
-    """A copy of ``plan`` with the file's date format, after the whole-file checks; None when the file
-    must be read in one pass (dates with UTC offsets, or degrees that may be projected under a CRS)."""
-    if plan.crs and "latitude" in plan.columns:
-        return None
-    date_col = _col(raw, plan, "occurred_at")
-    date_format = plan.date_format
-    if date_col is not None and not pd.api.types.is_datetime64_any_dtype(date_col.dtype):
-        text = _strip(date_col)
-        if _has_offsets(text):
-            return None
-        date_format = date_format or detect_date_format(text) or _majority_date_format(
-            text, plan.columns["occurred_at"])
-    # On every k-th row: the rows looks_projected and swapped_latlon would sample from the whole file.
-    _coordinates(_spread_sample(raw), plan, areas_bounds(areas), {})
-    for frame in (areas or {}).values():
-        if frame is not None and len(frame):
-            frame.sindex  # noqa: B018 - built here once, not by two threads at the same time
-    return replace(plan, date_format=date_format)
-
-
-def _merge_parts(parts: list[tuple[Prepared, dict[str, Any]]], edges: np.ndarray, plan: Plan
-                 ) -> tuple[Prepared, dict[str, Any]]:
-    """One Prepared and notes from the parts' (row numbers made the file's, counts added up)."""
-    reports = [p.report for p, _ in parts]
-    rejected = []
-    for report, start in zip(reports, edges[:-1], strict=True):
-        if len(report.rejected):
-            table = report.rejected.copy()
-            table["row"] += int(start)
-            rejected.append(table)
-    first = reports[0]
-
-    def added(dicts: Iterable[dict[str, int]]) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for d in dicts:
-            for k, v in d.items():
-                total[k] = total.get(k, 0) + v
-        return total
-
-    unmapped = added(r.unmapped_offenses for r in reports)
-    report = Report(
-        first.kind, first.source_name, first.file_hash, sum(r.rows_in for r in reports),
-        sum(r.rows_kept for r in reports),
-        pd.concat(rejected, ignore_index=True) if rejected else first.rejected,
-        warnings=[_unmapped_warning(unmapped)] if unmapped and plan.unknown_offense != "reject" else [],
-        mapping=first.mapping, unmapped_offenses=dict(sorted(unmapped.items(), key=lambda kv: -kv[1])),
-        fixes=added(r.fixes for r in reports))
-    if report.rows_kept == 0:
-        raise _no_valid_rows(report)
-    notes = dict(parts[0][1])
-    notes["fixes"] = added(n["fixes"] for _, n in parts)
-    notes["hostile"] = added(n["hostile"] for _, n in parts)
-    frame = pd.concat([p.frame for p, _ in parts], ignore_index=True)
-    return Prepared(frame, report), notes
 
 
 def _prepare_areas_upload(raw, plan: Plan, source_name: str, digest: str) -> Prepared:
