@@ -81,12 +81,12 @@ def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
     d11, _ = cubes["district"].select(["p_28d_0", "p_28d_1"], "11")
     assert d11.sum(axis=0).tolist() == [2, 1]
     assert list(cubes["beat"].areas) == ["1111", "1112", "1411"]  # records without a beat are citywide only
-    weeks = loader.trend_weeks()
+    weeks = loader.trend_weeks(anchor)
     week, guns = weeks["community_area"].select([pd.Timestamp("2017-12-04"), pd.Timestamp("2017-12-25")], "23")
     assert week.sum(axis=0).tolist() == [1, 1] and guns.sum(axis=0).tolist() == [1, 1]
     assert weeks["citywide"].counts.sum() == 5
     fresh_loader.commit("incidents", incidents.head(1), Provenance(source="t"))  # another process commits
-    assert loader.trend_weeks()["citywide"].counts.sum() == 1
+    assert loader.trend_weeks(anchor)["citywide"].counts.sum() == 1
     assert loader.trend_windows(metrics.trend_periods(anchor, first, last))["citywide"].counts.sum() == 2
 
 
@@ -134,4 +134,43 @@ def test_outreach_weeks_filters_one_frame_like_the_query(app_env):
                                       loader.outreach_counts(["week"], date(2017, 3, 1), date(2017, 3, 9)))
     finally:
         for fn in (loader.clear_settings, loader.store.clear):
+            fn()
+
+
+def test_anchors_older_than_the_daily_cubes_are_counted_by_query(app_env, monkeypatch):
+    """With daily cubes over the last year only, an older anchor's windows and weeks come from one query
+    each and hold exactly the numbers of daily cubes over the whole sample."""
+    from dashboard import metrics
+    from tests.test_store import same_numbers
+
+    caches = (loader.clear_settings, loader.store.clear, loader._trend_days.clear, loader._trend_windows.clear,
+              loader._trend_weeks.clear, loader._trend_weeks_between.clear)
+    for fn in caches:
+        fn()
+    monkeypatch.setattr(metrics, "DAY_CUBE_YEARS", 1)
+    try:
+        first, last = loader.date_bounds()
+        since, _ = loader._trend_days(loader.version())
+        assert since == date(2017, 1, 2)  # the first Monday a year before 31 December 2017
+        full = metrics.day_cubes(loader.store().daily_area_counts())
+        asked = []
+        original = loader.store().trend_window_counts
+        monkeypatch.setattr(type(loader.store()), "trend_window_counts",
+                            lambda self, periods: asked.append(periods) or original(periods))
+        for anchor in (date(2017, 6, 14), date(2017, 12, 31)):
+            periods = metrics.trend_periods(anchor, first, last)
+            names = [p[0] for p in periods]
+            got, expected = loader.trend_windows(periods), metrics.window_cubes_from_days(full, periods)
+            for level in expected:
+                same_numbers(got[level], expected[level], names)
+            assert len(asked) == 1  # their periods start before the daily cubes: one query
+            asked.clear()
+            weeks, all_weeks = loader.trend_weeks(anchor), metrics.weekly_cubes_from_days(full)
+            needed = [w for w in all_weeks["citywide"].slots
+                      if metrics.weeks_needed_from(anchor) <= w.date() <= anchor]
+            assert len(needed) >= 52
+            for level in all_weeks:
+                same_numbers(weeks[level], all_weeks[level], needed)
+    finally:
+        for fn in caches:
             fn()

@@ -40,7 +40,7 @@ place = None if area == "citywide" else (f.level, area)
 ui.caption(metrics.window_caption(choices[area], window, f.offense_groups, unit))
 
 counts = loader.trend_windows(metrics.trend_periods(anchor, first, last))
-weekly = loader.trend_weeks()
+weekly = loader.trend_weeks(anchor)
 rows = stats.assess_changes(metrics.trend_rows(counts, weekly, anchor, first, last, f.level, area,
                                                f.offense_groups, weights), weighted=harm)
 

@@ -42,7 +42,7 @@ class Dialect(Protocol):
     def finish_table(self, con: Any, name: str, time_column: str | None) -> None: ...
     def lock_commits(self, con: Any) -> None: ...
     def row_hash(self, columns: Sequence[str]) -> str: ...
-    def fetch_arrow(self, con: Any, sql: str) -> pa.Table: ...
+    def fetch_arrow(self, con: Any, sql: str, params: Sequence[Any] = ()) -> pa.Table: ...
     def token_stamp(self) -> tuple | None: ...
 
 
@@ -196,8 +196,8 @@ class DuckDB:
     def row_hash(self, columns: Sequence[str]) -> str:
         return f"hash({', '.join(columns)})"  # typed values, NULLs by position
 
-    def fetch_arrow(self, con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-        return con.sql(sql).to_arrow_table()
+    def fetch_arrow(self, con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return con.sql(sql, params=list(params) or None).to_arrow_table()
 
     def token_stamp(self) -> tuple:
         # A commit in any process changes the file or its WAL; until one does, the catalog need not be read.
@@ -430,8 +430,8 @@ class PostgreSQL:
         text = ", ".join(f"COALESCE(CAST({c} AS TEXT), E'\\\\N')" for c in columns)
         return f"hashtextextended(concat_ws('|', {text}), 0)"
 
-    def fetch_arrow(self, con: PgConnection, sql: str) -> pa.Table:
-        return pa.Table.from_pandas(con.execute(sql).df(), preserve_index=False)
+    def fetch_arrow(self, con: PgConnection, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        return pa.Table.from_pandas(con.execute(sql, params).df(), preserve_index=False)
 
     def token_stamp(self) -> None:
         """None: another replica may have committed, so the catalog is read every time (one small query)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -171,35 +171,55 @@ def population(level: str) -> pd.DataFrame:
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _trend_days(token: str) -> dict[str, metrics.DayCube]:
+def _trend_days(token: str) -> tuple[date | None, dict[str, metrics.DayCube]]:
     # Once per version: every later window or week is two array slices, so a new anchor date costs
-    # no query (issue 3: a warm rerun after any filter change within 150 ms).
-    return metrics.day_cubes(store().daily_area_counts())
+    # no query (issue 3: a warm rerun after any filter change within 150 ms). Over the last
+    # DAY_CUBE_YEARS years only (None: the whole data), which bounds the memory of a long history.
+    bounds = date_bounds()
+    since = metrics.day_cube_start(*bounds) if bounds is not None else None
+    return since, metrics.day_cubes(store().daily_area_counts(since))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _trend_windows(token: str, periods: tuple) -> dict[str, metrics.Cube]:
     # cache_resource: read-only arrays shared across reruns, no pickled copy per rerun.
-    return metrics.window_cubes_from_days(_trend_days(token), periods)
+    since, days = _trend_days(token)
+    if since is None or min(p[1] for p in periods) >= since:
+        return metrics.window_cubes_from_days(days, periods)
+    # An anchor older than the daily cubes reach: one query for its periods (the same numbers).
+    return metrics.window_cubes(store().trend_window_counts(periods), [p[0] for p in periods])
 
 
 def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, metrics.Cube]:
     """Incidents in each (name, start, end) period as metrics.Cube per level (areas x offense groups x
-    periods), sliced from the version's daily counts (Store.daily_area_counts, ONE query per version);
-    the same numbers as metrics.window_cubes of Store.trend_window_counts. Read-only."""
+    periods), sliced from the version's daily counts (Store.daily_area_counts, ONE query per version)
+    when they reach back far enough, else counted by Store.trend_window_counts: the same numbers.
+    Read-only."""
     return _trend_windows(version(), tuple(periods))
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _trend_weeks(token: str) -> dict[str, metrics.Cube]:
-    return metrics.weekly_cubes_from_days(_trend_days(token))
+    return metrics.weekly_cubes_from_days(_trend_days(token)[1])
 
 
-def trend_weeks() -> dict[str, metrics.Cube]:
-    """Weekly incidents as metrics.Cube per level (areas x offense groups x every week of the data),
-    from the same daily counts as trend_windows; the same numbers as metrics.weekly_cubes of
-    Store.weekly_area_counts. Read-only."""
-    return _trend_weeks(version())
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _trend_weeks_between(token: str, start: date, end: date) -> dict[str, metrics.Cube]:
+    return metrics.weekly_cubes(store().weekly_area_counts(start, end))
+
+
+def trend_weeks(anchor: date) -> dict[str, metrics.Cube]:
+    """Weekly incidents as metrics.Cube per level (areas x offense groups x weeks), holding at least the
+    weeks the trends page reads for ``anchor`` (metrics.weeks_needed_from): sliced from the same daily
+    counts as trend_windows when they reach back far enough, else one query for those weeks; the same
+    numbers as metrics.weekly_cubes of Store.weekly_area_counts. Read-only."""
+    token = version()
+    since, _ = _trend_days(token)
+    start = metrics.weeks_needed_from(anchor)
+    if since is None or start >= since:
+        return _trend_weeks(token)
+    # to the end of the anchor's week, as the daily cubes hold it
+    return _trend_weeks_between(token, start, anchor + timedelta(days=7 - anchor.weekday()))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -190,6 +190,26 @@ TREND_WINDOWS: dict[str, str] = {"wtd": "Week to date", "28d": "28 days", "ytd":
 AVERAGE_YEARS = 3  # the multi-year average uses up to this many earlier years ...
 MIN_AVERAGE_YEARS = 2  # ... and needs at least this many (with one it would just repeat last year)
 TREND_CHART_WEEKS = 52
+# The trends page keeps daily running totals (day_cubes) for the last DAY_CUBE_YEARS years of the data
+# only: an anchor there needs up to AVERAGE_YEARS + 1 years before it, so anchors in the last two years
+# are array slices, older ones one query each. Twenty years of a big city as daily cubes took the process
+# past 2.5 GB (the beat cube alone: 277 beats x 12 groups x 14,000 days, twice).
+DAY_CUBE_YEARS = AVERAGE_YEARS + 3
+
+
+def day_cube_start(first: date, last: date, years: int | None = None) -> date | None:
+    """The Monday from which the trends page keeps daily running totals (DAY_CUBE_YEARS before the
+    data's last day; a Monday, so no week is cut), or None when the data are no longer than that."""
+    cut = pd.Timestamp(last) - pd.DateOffset(years=DAY_CUBE_YEARS if years is None else years)
+    cut += pd.Timedelta(days=(7 - cut.weekday()) % 7)
+    return cut.date() if cut.date() > first else None
+
+
+def weeks_needed_from(anchor: date) -> date:
+    """The Monday of the earliest week the trends page reads for ``anchor``: the weekly chart's 52
+    weeks and the 52 weeks of history before the 28-day window (history_weeks), with room to spare."""
+    start = pd.Timestamp(anchor) - pd.Timedelta(days=2 * 364 + 35)
+    return (start - pd.Timedelta(days=start.weekday())).date()
 OUTCOMES: dict[str, str] = {"outcome_homicide": "Homicides", "outcome_guns": "Gun and weapons offenses"}
 
 

@@ -584,22 +584,24 @@ class Store:
                f"GROUP BY {', '.join(str(i + 1) for i in range(len(levels) + 2))}")
         return self.query(sql, [*params, lo, hi], t="incidents")
 
-    def weekly_area_counts(self, since: date | None = None) -> pd.DataFrame:
+    def weekly_area_counts(self, since: date | None = None, until: date | None = None) -> pd.DataFrame:
         """Weekly incidents of every area of every level, and citywide, per offense group, in ONE scan
         (GROUPING SETS): level ("citywide" or a level key), area_id (None citywide), offense_group,
-        week (Monday), count, gun (of them, gun offenses). From ``since`` (None: all) to the end."""
+        week (Monday), count, gun (of them, gun offenses). From ``since`` (None: all) to before
+        ``until`` (None: the end)."""
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        sql = _area_and_citywide_counts_sql("week", "CAST(date_trunc('week', occurred_at) AS DATE)",
-                                            "WHERE occurred_at >= ?")
-        start = pd.Timestamp(since or date(1900, 1, 1)).to_pydatetime()
-        return self.query(sql, [start], t="incidents")
+        where, params = "WHERE occurred_at >= ?", [pd.Timestamp(since or date(1900, 1, 1)).to_pydatetime()]
+        if until is not None:
+            where, params = where + " AND occurred_at < ?", [*params, pd.Timestamp(until).to_pydatetime()]
+        sql = _area_and_citywide_counts_sql("week", "CAST(date_trunc('week', occurred_at) AS DATE)", where)
+        return self.query(sql, params, t="incidents")
 
-    def daily_area_counts(self) -> pd.DataFrame:
-        """Daily incidents of every area of every level, and citywide, per offense group, over the whole
-        active version in ONE scan (GROUPING SETS): level ("citywide" or a level key), area_id (None
-        citywide), offense_group, day, count, gun (of them, gun offenses; GUN_OFFENSE_SQL).
+    def daily_area_counts(self, since: date | None = None) -> pd.DataFrame:
+        """Daily incidents of every area of every level, and citywide, per offense group, from ``since``
+        (None: the whole active version) in ONE scan (GROUPING SETS): level ("citywide" or a level key),
+        area_id (None citywide), offense_group, day, count, gun (of them, gun offenses; GUN_OFFENSE_SQL).
 
         What the trends page's counts are sliced from (metrics.day_cubes), once per version, so that a
         new anchor date needs no query. Text columns come back arrow-backed (no per-value objects: half
@@ -607,10 +609,11 @@ class Store:
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        sql = _area_and_citywide_counts_sql("day", "CAST(occurred_at AS DATE)")
+        where, params = ("", []) if since is None else ("WHERE occurred_at >= ?", [pd.Timestamp(since).to_pydatetime()])
+        sql = _area_and_citywide_counts_sql("day", "CAST(occurred_at AS DATE)", where)
         with self.connect() as con:
             table = self.table("incidents", con)
-            result = self.dialect.fetch_arrow(con, sql.format(t=table))
+            result = self.dialect.fetch_arrow(con, sql.format(t=table), params)
         # self_destruct: each arrow column is freed as it is converted, so the table and the frame are not
         # both held whole (10.7M rows at 10M incidents: about 0.5 GB less at the peak).
         return result.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
