@@ -31,7 +31,7 @@ if missing:
                "(README) and appear here once their records are loaded; nothing is shown for them meanwhile.")
 
 dose = loader.outreach_counts([f.level], f.start, f.end, event_types=types)
-table = metrics.dose_table(loader.areas(f.level), dose, loader.population(f.level), f.level)
+table = loader.outreach_dose(f.level, f.start, f.end, types)
 all_events = loader.outreach_counts([], f.start, f.end, event_types=types)
 recorded, not_recorded = metrics.recorded_measures(dose)
 ui.kpi_row([
@@ -57,8 +57,7 @@ with tabs[1]:
     harm_label = st.segmented_control("Harm", list(metrics.HARM_MEASURES), key="outreach_harm",
                                       default=list(metrics.HARM_MEASURES)[0]) or list(metrics.HARM_MEASURES)[0]
     harm_groups = metrics.HARM_MEASURES[harm_label] or f.offense_groups
-    gap, corr = metrics.coverage_gap(loader.areas(f.level), loader.incident_counts([f.level], f.start, f.end,
-                                                                                   harm_groups), dose, f.level)
+    gap, corr = loader.coverage_gap(f.level, f.start, f.end, harm_groups, types)
     st.markdown(corr.sentence(harm_label.lower(), "outreach events"))
     ui.chart(charts.harm_vs_outreach(gap, f"{harm_label} against outreach, per {level.label.lower()}",
                                      harm_label), key="outreach_gap")
@@ -79,13 +78,9 @@ with tabs[2]:
 with tabs[3]:
     measure = st.segmented_control("Count", ["districts", "beats", "units"], default="districts",
                                    key="outreach_adoption") or "districts"
-    breadth = metrics.adoption_breadth({m: loader.outreach_counts(["event_type", "month", key], f.start, f.end,
-                                                                  event_types=types)
-                                        for m, key in (("districts", "district"), ("beats", "beat"), ("units", "unit"))})
+    breadth, conc = loader.outreach_adoption(f.start, f.end, types)
     ui.chart(charts.adoption_lines(breadth, measure, f"How many {measure} run each event type, per month", labels),
              key="outreach_breadth")
-    conc = metrics.concentration(loader.outreach_counts(["event_type", "unit"], f.start, f.end, event_types=types),
-                                 units=metrics.units(loader.outreach_counts(["unit"], *out_bounds)), labels=labels)
     ui.table(conc, key="outreach_concentration", columns=ui.CONCENTRATION_COLUMNS)
     ui.caption("Programs that stay with a handful of officers or units rarely move a whole city: a high top-3 "
                "share, HHI or Gini means a few units hold most of the events.")

@@ -167,6 +167,54 @@ def population(level: str) -> pd.DataFrame:
     return _population(version(), level)
 
 
+# ------------------------------------------------------------------------------ outreach tables
+# The outreach page's analysis tables, cached per query like the counts they are made from: every tab
+# is drawn on every rerun, and recomputing them took about 60 ms of each (issue 8).
+
+
+def _types(event_types: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted(event_types))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _outreach_dose(token: str, level: str, start: date, end: date, types: tuple) -> pd.DataFrame:
+    return metrics.dose_table(areas(level), outreach_counts([level], start, end, event_types=types),
+                              population(level), level)
+
+
+def outreach_dose(level: str, start: date, end: date, event_types: Sequence[str]) -> pd.DataFrame:
+    """metrics.dose_table of the period's outreach (these event types) per area of ``level``."""
+    return _outreach_dose(version(), level, start, end, _types(event_types))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _coverage_gap(token: str, level: str, start: date, end: date, groups: tuple, types: tuple):
+    return metrics.coverage_gap(areas(level), incident_counts([level], start, end, list(groups)),
+                                outreach_counts([level], start, end, event_types=types), level)
+
+
+def coverage_gap(level: str, start: date, end: date, harm_groups: Sequence[str], event_types: Sequence[str]):
+    """metrics.coverage_gap of the period's incidents (these offense groups) against its outreach."""
+    return _coverage_gap(version(), level, start, end, tuple(sorted(harm_groups)), _types(event_types))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _adoption(token: str, start: date, end: date, types: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    breadth = metrics.adoption_breadth({
+        measure: outreach_counts(["event_type", "month", key], start, end, event_types=types)
+        for measure, key in (("districts", "district"), ("beats", "beat"), ("units", "unit"))})
+    labels = dict(zip(*(schema.program_register()[c] for c in ("event_type", "label")), strict=True))
+    concentration = metrics.concentration(
+        outreach_counts(["event_type", "unit"], start, end, event_types=types),
+        units=metrics.units(outreach_counts(["unit"], *date_bounds("outreach"))), labels=labels)
+    return breadth, concentration
+
+
+def outreach_adoption(start: date, end: date, event_types: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(metrics.adoption_breadth, metrics.concentration) of the period's outreach (these event types)."""
+    return _adoption(version(), start, end, _types(event_types))
+
+
 # ------------------------------------------------------------------------------ crime trends (CompStat)
 
 
