@@ -35,15 +35,15 @@ if file is not None:
         plan = ui.plan_options(plan, f"opts_{file.file_id}", mapping.COMMON_CRS, mapping.TIMEZONES)
     if kind == "incidents":
         st.subheader("2 · Offenses and areas")
-        offenses = ui.offense_editor(mapping.offense_table(upload.frame, plan), key=f"offenses_{file.file_id}")
+        offense_table, area_tables = loader.match_tables(upload, file.file_id, plan)
+        offenses = ui.offense_editor(offense_table, key=f"offenses_{file.file_id}")
         ui.caption("Groups come from the offense table, your saved profile, or a keyword guess to check. "
                    "Your changes are saved with the profile when you commit.")
         matches = {}
-        for level, boundary in loader.boundaries().items():
-            table = mapping.area_match_table(upload.frame, plan, level, boundary)
-            if len(table):
-                st.markdown(f"**{schema.LEVELS[level].label}: values in the file matched to the boundaries**")
-                matches[level] = ui.area_editor(table, list(boundary["area_id"]), key=f"areas_{file.file_id}_{level}")
+        for level, table in area_tables.items():
+            st.markdown(f"**{schema.LEVELS[level].label}: values in the file matched to the boundaries**")
+            matches[level] = ui.area_editor(table, list(loader.areas(level)["area_id"]),
+                                            key=f"areas_{file.file_id}_{level}")
         plan = mapping.with_choices(plan, offenses=offenses, areas=matches)
     elif kind in ("areas", "population"):
         level = st.selectbox("Boundary level", list(schema.LEVELS), key=f"level_{file.file_id}",

@@ -1566,9 +1566,8 @@ def _longest(values: pd.Series) -> int:
 
     arr = _arrow_text(values)
     # A value has at most as many characters as bytes; byte lengths come from the offsets, free.
-    if int(pc.max(pc.binary_length(arr)).as_py() or 0) <= MAX_TEXT:
-        return int(pc.max(pc.binary_length(arr)).as_py() or 0)
-    return int(pc.max(pc.utf8_length(arr)).as_py() or 0)
+    most_bytes = int(pc.max(pc.binary_length(arr)).as_py() or 0)
+    return most_bytes if most_bytes <= MAX_TEXT else int(pc.max(pc.utf8_length(arr)).as_py() or 0)
 
 
 def _may_be_hostile(arr) -> bool:

@@ -378,6 +378,27 @@ def prepare_upload(upload, file_id: str, plan):
     return _prepare(version(), file_id, json.dumps(plan.to_dict(), sort_keys=True, default=str), upload)
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def _match_tables(token: str, file_id: str, plan_json: str, _upload) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    import json
+
+    from dashboard import ingest, mapping
+
+    plan = ingest.Plan.from_dict(json.loads(plan_json))
+    tables = {level: mapping.area_match_table(_upload.frame, plan, level, boundary)
+              for level, boundary in boundaries().items()}
+    return mapping.offense_table(_upload.frame, plan), {level: t for level, t in tables.items() if len(t)}
+
+
+def match_tables(upload, file_id: str, plan) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """(mapping.offense_table, {level: mapping.area_match_table} for the levels with values) of an upload
+    under a plan: the editable tables of the upload page, worked out once per upload and plan rather
+    than on every widget click (0.1-0.8 s on a million rows)."""
+    import json
+
+    return _match_tables(version(), file_id, json.dumps(plan.to_dict(), sort_keys=True, default=str), upload)
+
+
 def commit_upload(prepared, mode: str, who, level: str | None = None) -> int:
     """Commit a prepared upload as a new version (atomic, audited); the next run of any page sees it."""
     from dashboard import ingest

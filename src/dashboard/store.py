@@ -592,9 +592,7 @@ class Store:
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        where, params = "WHERE occurred_at >= ?", [pd.Timestamp(since or date(1900, 1, 1)).to_pydatetime()]
-        if until is not None:
-            where, params = where + " AND occurred_at < ?", [*params, pd.Timestamp(until).to_pydatetime()]
+        where, params = _time_range(since, until)
         sql = _area_and_citywide_counts_sql("week", "CAST(date_trunc('week', occurred_at) AS DATE)", where)
         return self.query(sql, params, t="incidents")
 
@@ -609,7 +607,7 @@ class Store:
         if not self.has("incidents"):
             raise DataMissingError(message="No incidents have been loaded yet.",
                                    hint="Load them with: python -m dashboard ingest FILE --kind incidents")
-        where, params = ("", []) if since is None else ("WHERE occurred_at >= ?", [pd.Timestamp(since).to_pydatetime()])
+        where, params = _time_range(since, None)
         sql = _area_and_citywide_counts_sql("day", "CAST(occurred_at AS DATE)", where)
         with self.connect() as con:
             table = self.table("incidents", con)
@@ -712,6 +710,13 @@ def _to_stored(dataset: str, frame: pd.DataFrame) -> pd.DataFrame:
         raise StoreError("Frame is not canonical", f"{dataset} frame lacks {missing}.",
                          hint="Pass it through ingest first.")
     return out[list(STORED_COLUMNS[dataset])]
+
+
+def _time_range(since: date | None, until: date | None) -> tuple[str, list]:
+    """A WHERE clause on occurred_at (from ``since``, before ``until``; either may be None) and its values."""
+    bounds = [(op, day) for op, day in ((">=", since), ("<", until)) if day is not None]
+    where = " AND ".join(f"occurred_at {op} ?" for op, _ in bounds)
+    return (f"WHERE {where}" if where else ""), [pd.Timestamp(day).to_pydatetime() for _, day in bounds]
 
 
 def _area_and_citywide_counts_sql(bucket: str, bucket_sql: str, where: str = "") -> str:
