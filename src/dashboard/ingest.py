@@ -85,7 +85,9 @@ def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.D
             read_options=pacsv.ReadOptions(block_size=4 << 20),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True,
+                # large_string: the type pandas keeps text in, so to_pandas wraps the columns as they are
+                # (read as string, every value was copied again: ~0.25 s for a million rows).
+                column_types=dict.fromkeys(header, pa.large_string()), strings_can_be_null=True,
                 null_values=[""], quoted_strings_can_be_null=True),
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError):
@@ -97,7 +99,7 @@ def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.D
             if pc.any(pc.starts_with(column, '"')).as_py():
                 return None  # a quote after blanks: pandas reads it as a quoted field, pyarrow as text
             # pandas reads a field of blanks as missing once skipinitialspace has removed them.
-            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+            column = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
         columns[name_] = column
     return pa.table(columns).to_pandas()
 
@@ -276,35 +278,58 @@ def detect_date_format(values: pd.Series) -> str | None:
     return None
 
 
-def _by_value(values: pd.Series, func) -> pd.Series:
-    """``func`` (element-wise) applied to each distinct value once and spread back: ids, codes and
-    category text repeat a lot, so a million rows often hold only a few hundred values. The distinct
-    values and the spreading back are arrow kernels (dictionary encoding, take)."""
+@dataclass
+class _Distinct:
+    """A text column as its distinct values and, per row, a code into them: ids, codes and category
+    text repeat a lot, so a million rows often hold only a few hundred values to work on."""
+
+    base: pd.Series  # the distinct values in the column's dtype, then one missing value
+    codes: np.ndarray  # per row; a missing row points at the last entry of base
+    index: pd.Index
+
+    def spread(self, done: pd.Series) -> pd.Series:
+        """Per-row values from ``done`` (one per entry of base), as arrow or numpy gathers."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if isinstance(done.dtype, pd.BooleanDtype):
+            flags = done.to_numpy(dtype=bool, na_value=False)[self.codes]
+            return pd.Series(pd.arrays.BooleanArray(flags, done.isna().to_numpy()[self.codes]), index=self.index)
+        arrow = getattr(done.array, "_pa_array", None)
+        if isinstance(done.dtype, pd.StringDtype) and arrow is not None:
+            taken = pc.take(arrow, pa.array(self.codes))
+            return pd.Series(type(done.array)(taken), index=self.index)
+        return pd.Series(done.take(self.codes).array, index=self.index, dtype=done.dtype)
+
+    def counts(self) -> np.ndarray:
+        """Rows per entry of base."""
+        return np.bincount(self.codes, minlength=len(self.base))
+
+
+def _distinct(values: pd.Series) -> _Distinct | None:
+    """The column's distinct values (arrow dictionary encoding), or None where that does not pay: a
+    short column, one that is not text, or one whose values hardly repeat (ids, case numbers)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(values) < 1000 or not pd.api.types.is_string_dtype(values.dtype):
-        return func(values)
+        return None
     head = values.head(2000)
-    if head.nunique() > 0.5 * len(head):  # ids, case numbers: nothing repeats, so skip the hashing
-        return func(values)
+    if head.nunique() > 0.5 * len(head):  # nothing repeats, so skip the hashing
+        return None
     arr = _arrow_text(values)
     encoded = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
     if len(encoded.dictionary) * 4 > len(values):
-        return func(values)
-    # The distinct values plus one missing value, which every missing row points at.
+        return None
     base = pd.Series([*encoded.dictionary.to_pylist(), None], dtype=values.dtype)
-    done = func(base)
-    codes = pc.fill_null(encoded.indices, len(encoded.dictionary))
-    if isinstance(done.dtype, pd.StringDtype) and done.dtype.storage == "pyarrow" and done.dtype.na_value is pd.NA:
-        taken = pc.take(pa.array(done.array, type=pa.string(), from_pandas=True), codes)
-        return pd.Series(pd.arrays.ArrowStringArray(taken), index=values.index)
-    if isinstance(done.dtype, pd.BooleanDtype):
-        taken = pc.take(pa.array(done.array, type=pa.bool_(), from_pandas=True), codes)
-        flags = pc.fill_null(taken, False).to_numpy(zero_copy_only=False)
-        missing = taken.is_null().to_numpy(zero_copy_only=False)
-        return pd.Series(pd.arrays.BooleanArray(flags, missing), index=values.index)
-    return pd.Series(done.take(codes.to_numpy()).array, index=values.index, dtype=done.dtype)
+    codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+    return _Distinct(base, codes, values.index)
+
+
+def _by_value(values: pd.Series, func) -> pd.Series:
+    """``func`` (element-wise) applied to each distinct value once and spread back (see _distinct)."""
+    distinct = _distinct(values)
+    return func(values) if distinct is None else distinct.spread(func(distinct.base))
 
 
 _FAST_FORMAT = re.compile(r"^(%[YmdHIMSp]|[-/:T ])+$")
@@ -334,7 +359,7 @@ def _strptime_fast(text: pd.Series, fmt: str) -> pd.Series | None:
 
     con = _scratch_duckdb()
     try:
-        con.register("dates_in", pa.table({"v": pa.array(text.array, type=pa.string(), from_pandas=True)}))
+        con.register("dates_in", pa.table({"v": _arrow_text(text)}))
         out = con.sql("SELECT try_strptime(v, ?) AS t FROM dates_in", params=[fmt]).to_arrow_table()
     except duckdb.Error:
         return None
@@ -381,8 +406,10 @@ def _edge_bytes(arr) -> tuple[np.ndarray, np.ndarray, list]:
         data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
         starts, ends = offsets[:-1], offsets[1:]
         full = ends > starts  # nulls and '' have no bytes
-        firsts.append(data[starts[full]])
-        lasts.append(data[ends[full] - 1])
+        if not full.all():
+            starts, ends = starts[full], ends[full]
+        firsts.append(data[starts])
+        lasts.append(data[ends - 1])
         buffers.append(data[offsets[0]:offsets[-1]])
     empty = np.zeros(0, np.uint8)
     return (np.concatenate(firsts) if firsts else empty, np.concatenate(lasts) if lasts else empty, buffers)
@@ -392,6 +419,12 @@ def _edge_bytes(arr) -> tuple[np.ndarray, np.ndarray, list]:
 _BLANK = np.zeros(256, dtype=bool)
 _BLANK[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
 _BLANK[128:] = True
+
+
+def _has_byte(data: np.ndarray, table: np.ndarray) -> bool:
+    """Whether any byte of ``data`` is marked in the 256-entry ``table`` (a histogram of the bytes, not
+    a lookup per byte)."""
+    return bool(len(data)) and bool(np.bincount(data, minlength=256)[table].any())
 
 
 def _strip(values: pd.Series) -> pd.Series:
@@ -405,7 +438,7 @@ def _strip(values: pd.Series) -> pd.Series:
             first, last, _ = _edge_bytes(_arrow_text(text))
         except (TypeError, ValueError, pa.ArrowException):
             return text.str.strip()
-        if not (_BLANK[first].any() or _BLANK[last].any()):
+        if not (_has_byte(first, _BLANK) or _has_byte(last, _BLANK)):
             return text
     return text.str.strip()
 
@@ -424,12 +457,14 @@ def _to_number(values: pd.Series) -> pd.Series:
         return pd.to_numeric(values, errors="coerce")
 
 
-def parse_datetimes(values: pd.Series, fmt: str | None) -> pd.Series:
+def parse_datetimes(values: pd.Series, fmt: str | None, *, stripped: bool = False) -> pd.Series:
+    """Text (or dates already parsed) -> naive datetime64[us], NaT where a value does not parse.
+    ``stripped``: the text has no surrounding blanks already."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):  # already parsed (Parquet, Excel, a plan)
         if getattr(values.dt, "tz", None) is not None:
             values = values.dt.tz_localize(None)
         return values.astype("datetime64[us]")
-    text = _strip(values)
+    text = values.astype("string") if stripped else _strip(values)
     if fmt is not None:
         fast = _strptime_fast(text, fmt)
         if fast is not None:
@@ -475,14 +510,20 @@ def canonical_area_id(values: pd.Series, level: str) -> pd.Series:
     return _by_value(values, convert)
 
 
+def _offense_lookup(overrides: dict[str, str] | None) -> dict[str, str]:
+    """Offense (stripped, upper case) -> group: the editable table plus one source's confirmed overrides."""
+    table = schema.offense_group_table()
+    lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
+    lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
+    return lookup
+
+
 def group_offenses(offense: pd.Series, overrides: dict[str, str] | None = None, *, normalised: bool = False
                    ) -> tuple[pd.Series, dict[str, int]]:
     """Offense text -> offense group via the editable table (plus ``overrides``, offense -> group, that
     an analyst confirmed for one source); unknown values -> 'other', counted. ``normalised``: the
     text is stripped and upper-case already."""
-    table = schema.offense_group_table()
-    lookup = dict(zip(table["offense"], table["offense_group"], strict=True))
-    lookup.update({str(k).strip().upper(): v for k, v in (overrides or {}).items() if v in schema.OFFENSE_GROUPS})
+    lookup = _offense_lookup(overrides)
     key = offense if normalised else _strip(offense).str.upper()
     groups = _by_value(key, lambda v: v.map(lookup))
     unknown = key[groups.isna() & key.notna()]
@@ -519,7 +560,13 @@ def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 numbers = None  # more than 18 digits
             if numbers is not None:
-                return pd.Series(numbers.to_numpy(), index=ids.index).duplicated(keep=keep)
+                values = numbers.to_numpy()
+                # Exports come sorted by date, so ids are nearly in order: sorting them (~15 ms for a
+                # million) shows most files repeat none, and the hash pass (~30-50 ms) is skipped.
+                ordered = np.sort(values)
+                if not (ordered[1:] == ordered[:-1]).any():
+                    return pd.Series(False, index=ids.index)
+                return pd.Series(values, index=ids.index).duplicated(keep=keep)
     return ids.duplicated(keep=keep)
 
 
@@ -714,10 +761,22 @@ def prepare_incidents(
     parsed_already = pd.api.types.is_datetime64_any_dtype(raw_dates.dtype)
     fmt = date_format or (None if parsed_already else detect_date_format(raw_dates))
 
-    def offense_and_group() -> tuple[pd.Series, pd.Series, pd.Series, dict[str, int]]:
-        offense = _strip(_mapped(raw, mapping, "offense"))
-        upper = offense.str.upper()
-        return offense, upper, *group_offenses(upper, offense_groups, normalised=True)
+    def offense_and_group() -> tuple[np.ndarray, pd.Series, pd.Series, dict[str, int]]:
+        """(missing offense per row, offense as stored, offense group, unmapped offense -> rows)."""
+        given = _mapped(raw, mapping, "offense")
+        distinct = _distinct(given)
+        if distinct is None:
+            upper = _strip(given).str.upper()
+            return ((upper.isna() | (upper == "")).to_numpy(dtype=bool), upper,
+                    *group_offenses(upper, offense_groups, normalised=True))
+        # Strip, upper-case and group the few distinct values, then spread all three back.
+        upper = _strip(distinct.base).str.upper()
+        groups = upper.map(_offense_lookup(offense_groups))
+        unknown = pd.Series(distinct.counts(), index=upper.array)[(groups.isna() & upper.notna()).to_numpy()]
+        unknown = unknown.groupby(level=0, sort=False).sum()
+        missing = (upper.isna() | (upper == "")).to_numpy(dtype=bool)[distinct.codes]
+        return (missing, distinct.spread(upper), distinct.spread(groups.fillna("other").astype(str)),
+                {k: int(v) for k, v in unknown[unknown > 0].sort_values(ascending=False, kind="stable").items()})
 
     def ids_and_repeats() -> tuple[pd.Series, np.ndarray]:
         ids = _strip(_mapped(raw, mapping, "incident_id"))
@@ -754,8 +813,8 @@ def prepare_incidents(
     out["occurred_at"] = occurred
     report.mapping["date_format"] = fmt or "mixed"
 
-    offense, out["offense"], out["offense_group"], report.unmapped_offenses = done["offense"]
-    rej.add(offense.isna() | (offense == ""), "missing offense")
+    missing_offense, out["offense"], out["offense_group"], report.unmapped_offenses = done["offense"]
+    rej.add(missing_offense, "missing offense")
     if report.unmapped_offenses and unknown_offense == "reject":
         rej.add(out["offense"].isin(list(report.unmapped_offenses)).fillna(False),
                 "unknown offense category (not in the offense table)")
@@ -1550,9 +1609,9 @@ def _occurred_at(raw: pd.DataFrame, plan: Plan, notes: dict[str, Any], rej: _Rej
         elif fmt is None:
             fmt = _majority_date_format(text, plan.columns["occurred_at"])
             notes["date_format"] = fmt
-            occurred = parse_datetimes(text, fmt)
+            occurred = parse_datetimes(text, fmt, stripped=True)
         else:
-            occurred = parse_datetimes(text, fmt)
+            occurred = parse_datetimes(text, fmt, stripped=True)
     elif _col(raw, plan, "year") is not None and _col(raw, plan, "month") is not None:
         parts = {p: _to_number(_col(raw, plan, p)) if _col(raw, plan, p) is not None else None
                  for p in ("year", "month", "day", "hour")}
@@ -1649,12 +1708,18 @@ def _longest(values: pd.Series) -> int:
     return most_bytes if most_bytes <= MAX_TEXT else int(pc.max(pc.utf8_length(arr)).as_py() or 0)
 
 
+# First bytes after which a value may be a formula or markup: blanks, - = + @, and any non-ASCII byte.
+_RISKY_FIRST = np.zeros(256, dtype=bool)
+_RISKY_FIRST[list(b" \t\r\n-=+@")] = True
+_RISKY_FIRST[128:] = True
+
+
 def _may_be_hostile(arr) -> bool:
     """False when no value can match _FORMULA or _MARKUP: none starts with a blank or one of - = + @
     and no byte anywhere is < = or : (every markup pattern holds one of them). A memchr-speed scan of
     the column's bytes, so id and address columns of a million unique values cost ~5 ms, not ~70."""
     first, _, buffers = _edge_bytes(arr)
-    if np.isin(first, np.frombuffer(b" \t\r\n-=+@", dtype=np.uint8)).any() or (first >= 128).any():
+    if _has_byte(first, _RISKY_FIRST):
         return True
     return any(data.tobytes().find(ch) >= 0 for data in buffers for ch in (b"<", b"=", b":"))
 
@@ -1718,10 +1783,15 @@ def _too_long(values: pd.Series) -> np.ndarray | None:
 
 def _match_level(col: pd.Series, key: str, areas, confirmed: dict[str, str] | None) -> tuple[pd.Series, int]:
     """Area ids of one level matched to its boundaries, and how many given values matched none."""
-    matched = match_area_ids(col, key, areas, confirmed)
+    distinct = _distinct(col)
+    values = col if distinct is None else distinct.base
+    matched = match_area_ids(values, key, areas, confirmed)
     # canonical_area_id is NA exactly for blank values, so these are the values given but unknown
-    given = _strip(col)
-    return matched, int((given.notna() & (given != "") & matched.isna()).sum())
+    given = _strip(values)
+    unknown = (given.notna() & (given != "") & matched.isna()).to_numpy(dtype=bool)
+    if distinct is None:
+        return matched, int(unknown.sum())
+    return distinct.spread(matched), int(distinct.counts()[unknown].sum())
 
 
 def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None

@@ -162,6 +162,12 @@ VALUE_ONLY_CHECKS = ("date", "location")
 # ------------------------------------------------------------------------------- value checks
 
 
+# What any date pandas can read holds: a digit, or a month or day name ('March', 'Mon'). A column of
+# values with neither is not tried as dates at all (dateutil costs ~5 ms per 20 values).
+_DATE_LIKE = re.compile(r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|now",
+                        re.IGNORECASE)
+
+
 def _sample(values: pd.Series) -> pd.Series:
     if len(values) > 4 * SAMPLE_ROWS:  # sample before cleaning: a million rows cost seconds otherwise
         values = values.sample(4 * SAMPLE_ROWS, random_state=0)
@@ -202,7 +208,9 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
     ratio = distinct / len(s)
     if check == "date":
         head = s.head(20)
-        if ingest.detect_date_format(head) is None and pd.to_datetime(head, errors="coerce", format="mixed").isna().all():
+        if not any(_DATE_LIKE.search(str(v)) for v in head) or (
+                ingest.detect_date_format(head) is None
+                and pd.to_datetime(head, errors="coerce", format="mixed").isna().all()):
             return 0.0, "not dates"
         fmt = ingest.detect_date_format(s)
         if fmt:
@@ -236,7 +244,8 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         big = float((v.abs() > 1000).mean())
         return numeric * big, "large numbers (projected coordinates)" if big > 0.5 else "small numbers"
     if check == "location":
-        pattern = r"^\(?\s*-?\d+(?:\.\d+)?\s*[,;\s]\s*-?\d+(?:\.\d+)?\s*\)?$|^POINT\s*\("
+        # Blanks as [ \t], not \s: pandas runs a pattern with \s through Python's re value by value.
+        pattern = r"^\(?[ \t]*-?\d+(?:\.\d+)?[ \t]*[,; \t][ \t]*-?\d+(?:\.\d+)?[ \t]*\)?$|^POINT[ \t]*\("
         ok = float(s.str.upper().str.contains(pattern, regex=True).mean())
         return ok, f"{ok:.0%} look like '(lat, lon)'"
     if check == "id":
