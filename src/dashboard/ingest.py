@@ -93,8 +93,12 @@ def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.D
     except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError):
         return None
     columns = {}
+    # Which columns have a value starting with a blank: arrow kernels, on two threads for a large file.
+    padded = _run_all({name_: (lambda column=column: pc.any(pc.starts_with(column, " ")).as_py())
+                       for name_, column in zip(table.column_names, table.columns, strict=True)},
+                      parallel=table.num_rows >= PARALLEL_ROWS)
     for name_, column in zip(table.column_names, table.columns, strict=True):
-        if pc.any(pc.starts_with(column, " ")).as_py():
+        if padded[name_]:
             column = pc.utf8_ltrim(column, characters=" ")
             if pc.any(pc.starts_with(column, '"')).as_py():
                 return None  # a quote after blanks: pandas reads it as a quoted field, pyarrow as text
@@ -743,13 +747,15 @@ def prepare_incidents(
     date_format: str | None = None, now: pd.Timestamp | None = None,
     offense_groups: dict[str, str] | None = None, unknown_offense: str = "other",
     pre_rejected: _Rejections | None = None, ids_canonical: bool = False,
+    text_done: dict[str, Any] | None = None,
 ) -> Prepared:
     """Raw incident export -> canonical incidents. Rejects rows without id/date/offense and in-file duplicates.
 
     ``offense_groups`` (offense -> group) adds to the editable offense table for this source;
     ``unknown_offense="reject"`` rejects offenses in neither instead of grouping them as 'other';
     ``pre_rejected`` holds the reasons found before this step (see prepare_mapped);
-    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them).
+    ``ids_canonical``: the area id columns are canonical already (derive_incidents made them);
+    ``text_done``: results of _incident_text_tasks computed already (by derive_incidents' threads).
     """
     mapping = mapping or suggest_mapping(raw.columns, "incidents")
     _check_required(raw, "incidents", mapping, source_name)
@@ -761,43 +767,18 @@ def prepare_incidents(
     parsed_already = pd.api.types.is_datetime64_any_dtype(raw_dates.dtype)
     fmt = date_format or (None if parsed_already else detect_date_format(raw_dates))
 
-    def offense_and_group() -> tuple[np.ndarray, pd.Series, pd.Series, dict[str, int]]:
-        """(missing offense per row, offense as stored, offense group, unmapped offense -> rows)."""
-        given = _mapped(raw, mapping, "offense")
-        distinct = _distinct(given)
-        if distinct is None:
-            upper = _strip(given).str.upper()
-            return ((upper.isna() | (upper == "")).to_numpy(dtype=bool), upper,
-                    *group_offenses(upper, offense_groups, normalised=True))
-        # Strip, upper-case and group the few distinct values, then spread all three back.
-        upper = _strip(distinct.base).str.upper()
-        groups = upper.map(_offense_lookup(offense_groups))
-        unknown = pd.Series(distinct.counts(), index=upper.array)[(groups.isna() & upper.notna()).to_numpy()]
-        unknown = unknown.groupby(level=0, sort=False).sum()
-        missing = (upper.isna() | (upper == "")).to_numpy(dtype=bool)[distinct.codes]
-        return (missing, distinct.spread(upper), distinct.spread(groups.fillna("other").astype(str)),
-                {k: int(v) for k, v in unknown[unknown > 0].sort_values(ascending=False, kind="stable").items()})
-
-    def ids_and_repeats() -> tuple[pd.Series, np.ndarray]:
-        ids = _strip(_mapped(raw, mapping, "incident_id"))
-        # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
-        return ids, (ids.notna() & duplicated_ids(ids, keep="last")).to_numpy(dtype=bool)
-
-    # Independent column work (two threads on a large file; see PARALLEL_ROWS).
-    done = _run_all({
-        "ids": ids_and_repeats,
+    # Independent column work (two threads on a large file; see PARALLEL_ROWS), unless done already.
+    text_tasks = _incident_text_tasks(raw, mapping, offense_groups)
+    done = dict(text_done or {})
+    done.update(_run_all({
+        **{name: task for name, task in text_tasks.items() if name not in done},
         "occurred": lambda: parse_datetimes(raw_dates, fmt),
-        "offense": offense_and_group,
-        **{name: (lambda name=name: _strip(_mapped(raw, mapping, name)))
-           for name in ("case_number", "offense_detail", "offense_code", "location_type", "block")},
         "latitude": lambda: _to_number(_mapped(raw, mapping, "latitude")),
         "longitude": lambda: _to_number(_mapped(raw, mapping, "longitude")),
         **{level.column: (lambda level=level: _mapped(raw, mapping, level.column) if ids_canonical
                           else canonical_area_id(_mapped(raw, mapping, level.column), level.key))
            for level in schema.LEVELS.values()},
-        "arrest": lambda: parse_bool(_mapped(raw, mapping, "arrest")),
-        "domestic": lambda: parse_bool(_mapped(raw, mapping, "domestic")),
-    }, parallel=n >= PARALLEL_ROWS)
+    }, parallel=n >= PARALLEL_ROWS))
     out = pd.DataFrame(index=raw.index)
 
     ids, repeats = done["ids"]
@@ -845,6 +826,43 @@ def prepare_incidents(
     rej.add(repeats, DUPLICATE_ID)
     report.fixes = {k: v for k, v in report.fixes.items() if v}
     return _finalise("incidents", out, raw, rej, report)
+
+
+def _incident_text_tasks(raw: pd.DataFrame, mapping: dict[str, str], offense_groups: dict[str, str] | None
+                         ) -> dict[str, Any]:
+    """prepare_incidents' work on the text columns (ids and repeats, offense and group, free text,
+    flags) as independent tasks: name -> function of nothing."""
+
+    def offense_and_group() -> tuple[np.ndarray, pd.Series, pd.Series, dict[str, int]]:
+        """(missing offense per row, offense as stored, offense group, unmapped offense -> rows)."""
+        given = _mapped(raw, mapping, "offense")
+        distinct = _distinct(given)
+        if distinct is None:
+            upper = _strip(given).str.upper()
+            return ((upper.isna() | (upper == "")).to_numpy(dtype=bool), upper,
+                    *group_offenses(upper, offense_groups, normalised=True))
+        # Strip, upper-case and group the few distinct values, then spread all three back.
+        upper = _strip(distinct.base).str.upper()
+        groups = upper.map(_offense_lookup(offense_groups))
+        unknown = pd.Series(distinct.counts(), index=upper.array)[(groups.isna() & upper.notna()).to_numpy()]
+        unknown = unknown.groupby(level=0, sort=False).sum()
+        missing = (upper.isna() | (upper == "")).to_numpy(dtype=bool)[distinct.codes]
+        return (missing, distinct.spread(upper), distinct.spread(groups.fillna("other").astype(str)),
+                {k: int(v) for k, v in unknown[unknown > 0].sort_values(ascending=False, kind="stable").items()})
+
+    def ids_and_repeats() -> tuple[pd.Series, np.ndarray]:
+        ids = _strip(_mapped(raw, mapping, "incident_id"))
+        # One row per incident: a later row with the same id replaces an earlier one (newer export wins).
+        return ids, (ids.notna() & duplicated_ids(ids, keep="last")).to_numpy(dtype=bool)
+
+    return {
+        "ids": ids_and_repeats,
+        "offense": offense_and_group,
+        **{name: (lambda name=name: _strip(_mapped(raw, mapping, name)))
+           for name in ("case_number", "offense_detail", "offense_code", "location_type", "block")},
+        "arrest": lambda: parse_bool(_mapped(raw, mapping, "arrest")),
+        "domestic": lambda: parse_bool(_mapped(raw, mapping, "domestic")),
+    }
 
 
 def _unmapped_warning(unmapped: dict[str, int]) -> str:
@@ -1126,10 +1144,20 @@ class Upload:
     """One file as read: its name, hash, format and table (a GeoDataFrame for boundaries)."""
 
     name: str
-    digest: str
+    _digest: Any  # the SHA-256 (hex), or a Future of it while a large file is hashed on a second core
     format: str
     frame: pd.DataFrame
     size: int
+
+    @property
+    def digest(self) -> str:
+        if not isinstance(self._digest, str):
+            self._digest = self._digest.result()
+        return self._digest
+
+    @digest.setter
+    def digest(self, value: Any) -> None:
+        self._digest = value
 
     @property
     def is_geo(self) -> bool:
@@ -1266,15 +1294,26 @@ def read_upload(data: bytes, name: str, *, max_mb: float = 200) -> Upload:
     limit = int(max_mb * 1_000_000)
     if len(data) > limit:
         raise _too_big(name, len(data), limit, "is")
-    if len(data) > 5_000_000:  # hash on a second core while the file is parsed (hashlib frees the GIL)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(file_hash, data)
-            upload = _read_upload(data, name, "", max_mb, limit)
-            upload.digest = pending.result()
-            return upload
+    if len(data) > 5_000_000:
+        # Hashed on a second core (hashlib frees the GIL) after the file is parsed (pyarrow parses on
+        # every core), while its mapping is suggested on one: the validation report first needs it.
+        upload = _read_upload(data, name, "", max_mb, limit)
+        upload.digest = _background().submit(file_hash, data)
+        return upload
     return _read_upload(data, name, file_hash(data), max_mb, limit)
+
+
+_BACKGROUND: list = []
+
+
+def _background():
+    """One worker thread for the process, for work that overlaps what the caller does next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _SCRATCH_LOCK:
+        if not _BACKGROUND:
+            _BACKGROUND.append(ThreadPoolExecutor(1, thread_name_prefix="ingest-background"))
+        return _BACKGROUND[0]
 
 
 def _read_upload(data: bytes, name: str, digest: str, max_mb: float, limit: int) -> Upload:
@@ -1285,7 +1324,7 @@ def _read_upload(data: bytes, name: str, digest: str, max_mb: float, limit: int)
     if data[:2] == b"\x1f\x8b":
         data = _gunzip(data, name, limit)
         name_inner = name[: -len(suffix)] if suffix in (".gz", ".gzip") else name
-        inner = read_upload(data, name_inner, max_mb=max_mb)
+        inner = _read_upload(data, name_inner, "", max_mb, limit)  # _gunzip checked the expanded size
         return Upload(name, digest, inner.format, inner.frame, len(data))
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text" export is UTF-16
         try:
@@ -1825,6 +1864,9 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
             tasks[key] = lambda col=col, key=key: _match_level(col, key, areas[key], plan.area_values.get(key))
         elif col is not None:
             tasks[key] = lambda col=col, key=key: (canonical_area_id(col, key), 0)
+    # prepare_incidents' text work needs nothing derived here: the same threads do it now.
+    text_tasks = _incident_text_tasks(out, {c: c for c in out.columns}, plan.offense_groups)
+    tasks.update({f"text {name}": task for name, task in text_tasks.items()})
     done = _run_all(tasks, parallel=len(raw) >= PARALLEL_ROWS)
 
     rej = date_rej
@@ -1863,6 +1905,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     outside = searched & ~placed
     rej.add(outside, "outside every boundary (check the coordinates and their coordinate system)")
     notes["fixes"] = {k: v for k, v in notes["fixes"].items() if v}
+    notes["text_done"] = {name: done[f"text {name}"] for name in text_tasks}
     return out, rej, notes
 
 
@@ -1874,8 +1917,17 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
     ``areas`` maps a level to its boundaries (area_id, name, geometry) for matching area names and
     point-in-polygon; the report's rejected table holds the file's own columns, whatever was derived."""
     raw = upload.frame if isinstance(upload, Upload) else upload
+    given_digest = digest
     if isinstance(upload, Upload):
-        source_name, digest = source_name or upload.name, digest or upload.digest
+        # The file's hash is read at the end: a large file may still be hashed on a second core.
+        source_name = source_name or upload.name
+    prepared = _prepare_mapped(raw, upload, plan, source_name, digest, areas, known_beats, now)
+    prepared.report.file_hash = given_digest or (upload.digest if isinstance(upload, Upload) else "")
+    return prepared
+
+
+def _prepare_mapped(raw: pd.DataFrame, upload: Upload | pd.DataFrame, plan: Plan, source_name: str, digest: str,
+                    areas: dict[str, Any] | None, known_beats: set[str] | None, now: pd.Timestamp | None) -> Prepared:
     if plan.kind == "areas":
         prepared = _prepare_areas_upload(raw, plan, source_name, digest)
         prepared.report.mapping = plan.to_dict()
@@ -1893,7 +1945,7 @@ def prepare_mapped(upload: Upload | pd.DataFrame, plan: Plan, *, source_name: st
         prepared = prepare_incidents(
             derived, source_name=source_name, digest=digest, mapping={c: c for c in derived.columns},
             now=now, offense_groups=plan.offense_groups, unknown_offense=plan.unknown_offense,
-            pre_rejected=rejected, ids_canonical=True,
+            pre_rejected=rejected, ids_canonical=True, text_done=notes.pop("text_done"),
         )
         report = prepared.report
         report.fixes = {**notes["fixes"], **report.fixes}
