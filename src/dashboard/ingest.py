@@ -1542,11 +1542,20 @@ def _replace_at(values: pd.Series, positions: np.ndarray, replacements: np.ndarr
     if not len(positions):
         return values
     arr = _arrow_text(values)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    mask = np.zeros(len(values), dtype=bool)
-    mask[positions] = True
-    out = pc.replace_with_mask(arr, pa.array(mask), pa.array(replacements, type=arr.type, from_pandas=True))
-    return pd.Series(pd.arrays.ArrowStringArray(out), index=values.index)
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    order = np.argsort(positions, kind="stable")
+    positions, replacements = np.asarray(positions)[order], np.asarray(replacements, dtype=object)[order]
+    out, start = [], 0
+    for chunk in chunks:  # chunks without a replacement are kept as they are, not copied
+        lo, hi = np.searchsorted(positions, [start, start + len(chunk)])
+        if hi > lo:
+            mask = np.zeros(len(chunk), dtype=bool)
+            mask[positions[lo:hi] - start] = True
+            chunk = pc.replace_with_mask(chunk, pa.array(mask),
+                                         pa.array(replacements[lo:hi], type=chunk.type, from_pandas=True))
+        out.append(chunk)
+        start += len(chunk)
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(out, type=arr.type)), index=values.index)
 
 
 def _spread_sample(values: pd.Series, n: int = 50_000) -> pd.Series:
@@ -1760,7 +1769,11 @@ def _may_be_hostile(arr) -> bool:
     first, _, buffers = _edge_bytes(arr)
     if _has_byte(first, _RISKY_FIRST):
         return True
-    return any(data.tobytes().find(ch) >= 0 for data in buffers for ch in (b"<", b"=", b":"))
+    for data in buffers:
+        text = data.tobytes()
+        if any(text.find(ch) >= 0 for ch in (b"<", b"=", b":")):
+            return True
+    return False
 
 
 def hostile_text(frame: pd.DataFrame) -> dict[str, int]:

@@ -168,6 +168,11 @@ _DATE_LIKE = re.compile(r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon
                         re.IGNORECASE)
 
 
+# '(41.88, -87.63)', '41.88 -87.63' or 'POINT (-87.63 41.88)'. Blanks as [ \t], not \s: pandas runs a
+# pattern with \s through Python's re value by value instead of pyarrow's RE2.
+_LOCATION = re.compile(r"^\(?[ \t]*-?\d+(?:\.\d+)?[ \t]*[,; \t][ \t]*-?\d+(?:\.\d+)?[ \t]*\)?$|^POINT[ \t]*\(")
+
+
 def _sample(values: pd.Series) -> pd.Series:
     if len(values) > 4 * SAMPLE_ROWS:  # sample before cleaning: a million rows cost seconds otherwise
         values = values.sample(4 * SAMPLE_ROWS, random_state=0)
@@ -244,9 +249,10 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         big = float((v.abs() > 1000).mean())
         return numeric * big, "large numbers (projected coordinates)" if big > 0.5 else "small numbers"
     if check == "location":
-        # Blanks as [ \t], not \s: pandas runs a pattern with \s through Python's re value by value.
-        pattern = r"^\(?[ \t]*-?\d+(?:\.\d+)?[ \t]*[,; \t][ \t]*-?\d+(?:\.\d+)?[ \t]*\)?$|^POINT[ \t]*\("
-        ok = float(s.str.upper().str.contains(pattern, regex=True).mean())
+        # A column none of whose first values is a point is not scanned (every column is tried here).
+        if not any(_LOCATION.search(str(v).upper()) for v in s.head(20)):
+            return 0.0, "0% look like '(lat, lon)'"
+        ok = float(s.str.upper().str.contains(_LOCATION.pattern, regex=True).mean())
         return ok, f"{ok:.0%} look like '(lat, lon)'"
     if check == "id":
         unique = float(ratio)
@@ -498,6 +504,22 @@ def diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None,
     def get(name: str) -> pd.Series | None:
         return raw[cols[name]] if cols.get(name) in raw.columns else None
 
+    whole = raw if full is None else full
+    ids = whole[cols["incident_id"]] if cols.get("incident_id") in whole.columns else None
+    if ids is not None and len(ids) >= ingest.PARALLEL_ROWS:
+        # The one pass over the whole file (mostly numpy and arrow) runs beside the sample checks below.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="diagnose") as pool:
+            repeats = pool.submit(ingest.duplicated_ids, ids, keep=False)
+            return _diagnose(raw, plan, areas, get, whole, ids, repeats.result)
+    return _diagnose(raw, plan, areas, get, whole, ids, lambda: ingest.duplicated_ids(ids, keep=False))
+
+
+def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, whole: pd.DataFrame,
+              ids: pd.Series | None, repeats) -> list[str]:
+    notes: list[str] = []
+    cols = plan.columns
     lat, lon = get("latitude"), get("longitude")
     if lat is not None and lon is not None:
         la, lo = ingest._to_number(_sample(lat)), ingest._to_number(_sample(lon))
@@ -514,10 +536,8 @@ def diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None = None,
     if get("x") is not None and not plan.crs:
         notes.append("X/Y columns are projected coordinates: choose the coordinate system (e.g. EPSG:3435) "
                      "in the mapping.")
-    whole = raw if full is None else full
-    ids = whole[cols["incident_id"]] if cols.get("incident_id") in whole.columns else None
     if ids is not None:
-        repeated = int(ingest.duplicated_ids(ids, keep=False).sum())  # one pass, integer ids compared fast
+        repeated = int(repeats().sum())  # one pass, integer ids compared fast
         if repeated:
             offense = whole[cols["offense"]] if cols.get("offense") in whole.columns else None
             differ = ""
