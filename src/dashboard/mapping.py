@@ -197,20 +197,43 @@ def sample_rows(raw: pd.DataFrame, n: int = 4 * SAMPLE_ROWS, blocks: int = 16) -
     return pd.concat([raw.iloc[i * step:i * step + size] for i in range(blocks)])
 
 
-def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: pd.Series | None = None
-                ) -> tuple[float, str]:
+class _Facts:
+    """What several checks of one sampled column share (numbers, share numeric, distinct values),
+    each worked out the first time a check asks for it."""
+
+    def __init__(self, s: pd.Series, nums: pd.Series | None = None) -> None:
+        self.s, self._nums, self._numeric, self._distinct = s, nums, None, None
+
+    @property
+    def nums(self) -> pd.Series:
+        if self._nums is None:
+            self._nums = ingest._to_number(self.s)
+        return self._nums
+
+    @property
+    def numeric(self) -> float:
+        if self._numeric is None:
+            self._numeric = float(self.nums.notna().mean())
+        return self._numeric
+
+    @property
+    def distinct(self) -> int:
+        if self._distinct is None:
+            self._distinct = int(self.s.nunique())
+        return self._distinct
+
+
+def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: pd.Series | None = None,
+                facts: _Facts | None = None) -> tuple[float, str]:
     """How well a column's values fit a kind of field (0..1) and a few words saying why.
     ``sampled``: ``values`` is already the column's _sample (drawn once for all its checks), and
-    ``nums`` may be that sample read as numbers."""
+    ``nums`` may be that sample read as numbers; ``facts`` what other checks of it found already."""
     s = values if sampled else _sample(values)
     if s.empty:
         return 0.0, "empty column"
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return (1.0, "dates") if check == "date" else (0.0, "dates")
-    nums = ingest._to_number(s) if nums is None else nums
-    numeric = float(nums.notna().mean())
-    distinct = s.nunique()
-    ratio = distinct / len(s)
+    facts = facts if facts is not None and facts.s is s else _Facts(s, nums)
     if check == "date":
         head = s.head(20)
         if not any(_DATE_LIKE.search(str(v)) for v in head) or (
@@ -221,7 +244,7 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         if fmt:
             timed = any(code in fmt for code in ("%H", "%I"))
             return (1.0 if timed else 0.9), f"dates like {s.iloc[0]!r} ({fmt})"
-        if numeric > 0.9:
+        if facts.numeric > 0.9:
             return 0.0, "numbers, not dates"
         parsed = pd.to_datetime(s.head(300), errors="coerce", format="mixed")
         ok = float(parsed.notna().mean())
@@ -232,7 +255,7 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         return ok, f"{ok:.0%} read as times of day (e.g. {s.iloc[0]!r})"
     if check in ("lat", "lon"):
         limit = 90 if check == "lat" else 180
-        v = nums.dropna()
+        v = facts.nums.dropna()
         v = v[~v.isin([0, -1])]
         if v.empty:
             return 0.0, "no numbers"
@@ -240,14 +263,14 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         fractional = float((v != v.round()).mean())
         if inside < 0.5 and (v.abs() > 1000).mean() > 0.5:
             return 0.3, f"large numbers (e.g. {v.iloc[0]:,.0f}): feet or metres, not degrees"
-        return numeric * inside * (0.5 + 0.5 * fractional), f"numbers within ±{limit}"
+        return facts.numeric * inside * (0.5 + 0.5 * fractional), f"numbers within ±{limit}"
     if check in ("x", "y"):
-        v = nums.dropna()
+        v = facts.nums.dropna()
         v = v[~v.isin([0, -1])]
         if v.empty:
             return 0.0, "no numbers"
         big = float((v.abs() > 1000).mean())
-        return numeric * big, "large numbers (projected coordinates)" if big > 0.5 else "small numbers"
+        return facts.numeric * big, "large numbers (projected coordinates)" if big > 0.5 else "small numbers"
     if check == "location":
         # A column none of whose first values is a point is not scanned (every column is tried here).
         if not any(_LOCATION.search(str(v).upper()) for v in s.head(20)):
@@ -255,15 +278,15 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: p
         ok = float(s.str.upper().str.contains(_LOCATION.pattern, regex=True).mean())
         return ok, f"{ok:.0%} look like '(lat, lon)'"
     if check == "id":
-        unique = float(ratio)
+        unique = facts.distinct / len(s)
         return 0.4 + 0.6 * unique, f"{unique:.0%} distinct"
     if check in ("category", "code", "area"):
-        low = 1.0 if distinct <= max(50, len(s) * 0.05) else max(0.0, 1 - ratio) * 0.8
-        if check == "category" and numeric > 0.9:
+        low = 1.0 if facts.distinct <= max(50, len(s) * 0.05) else max(0.0, 1 - facts.distinct / len(s)) * 0.8
+        if check == "category" and facts.numeric > 0.9:
             return 0.3 * low, "numbers (a code, not a name?)"
-        return low, f"{distinct:,} distinct values"
+        return low, f"{facts.distinct:,} distinct values"
     if check == "text":
-        return (0.1, "numbers, not text") if numeric > 0.9 else (0.6 + 0.4 * (1 - numeric), "text")
+        return (0.1, "numbers, not text") if facts.numeric > 0.9 else (0.6 + 0.4 * (1 - facts.numeric), "text")
     if check == "bool":
         ok = float(s.str.lower().isin(ingest._TRUE | ingest._FALSE).mean())
         return ok, f"{ok:.0%} true/false"
@@ -342,7 +365,7 @@ def suggest_columns(raw: pd.DataFrame, kind: str) -> pd.DataFrame:
     raw = sample_rows(raw)
     value_cache: dict[tuple[str, str], tuple[float, str]] = {}
     samples: dict[str, pd.Series] = {}
-    numbers: dict[str, pd.Series | None] = {}
+    facts: dict[str, _Facts] = {}
     pairs: list[tuple[float, str, str, str]] = []
     fallback: list[tuple[float, str, str, str]] = []
     for name, spec in specs.items():
@@ -354,9 +377,8 @@ def suggest_columns(raw: pd.DataFrame, kind: str) -> pd.DataFrame:
             if key not in value_cache:
                 if column not in samples:
                     samples[column] = _sample(raw[column])
-                    numbers[column] = None if samples[column].empty or pd.api.types.is_datetime64_any_dtype(
-                        samples[column].dtype) else ingest._to_number(samples[column])
-                value_cache[key] = value_score(samples[column], spec.check, sampled=True, nums=numbers[column])
+                    facts[column] = _Facts(samples[column])
+                value_cache[key] = value_score(samples[column], spec.check, sampled=True, facts=facts[column])
             v, why = value_cache[key]
             score = 0.6 * h + 0.4 * v if h else 0.5 * v
             if v < 0.2:
