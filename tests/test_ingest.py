@@ -478,3 +478,118 @@ def test_real_export_with_faults_planted_throughout(sample_store):
     assert area[raw.loc[16, "ID"]] == "43"  # 'Atlantis' cleared, then found from the point
     assert kept.loc[raw.loc[3, "ID"], "offense"] == raw.loc[2_999, "Primary Type"]  # the later row won
     assert pd.isna(kept.loc[raw.loc[13, "ID"], "latitude"]) and pd.isna(kept.loc[raw.loc[18, "ID"], "arrest"])
+
+
+def _same_result(a, b) -> None:
+    pd.testing.assert_frame_equal(a.frame, b.frame, check_dtype=True)
+    pd.testing.assert_frame_equal(a.report.rejected, b.report.rejected)
+    assert list(a.report.fixes.items()) == list(b.report.fixes.items())
+    assert a.report.warnings == b.report.warnings
+    assert a.report.unmapped_offenses == b.report.unmapped_offenses
+    assert a.report.mapping == b.report.mapping
+
+
+def test_two_threads_give_exactly_the_one_thread_result(sample_store, monkeypatch):
+    """A large file's column work runs on two threads: the frame, every rejected row and its reason,
+    the fixes (in order), warnings and unmapped offenses are exactly those of one thread."""
+    from dashboard import geo, mapping
+
+    areas = {lv: geo.from_store(sample_store.areas(lv)) for lv in sample_store.levels()}
+    raw = _messy_chicago(20_000)
+    raw.loc[[30, 40, 19_000], "Primary Type"] = ["NOISE", "NOISE", "noise "]  # one more unmapped, 3 rows
+    plan = mapping.suggest(raw, kind="incidents", areas=areas).plan
+    results = {}
+    for threads, rows in (("one", 10**12), ("two", 1_000)):
+        monkeypatch.setattr(ingest, "PARALLEL_ROWS", rows)
+        results[threads] = ingest.prepare_mapped(raw, plan, areas=areas, now=pd.Timestamp("2026-01-01"))
+    _same_result(results["one"], results["two"])
+    report = results["two"].report
+    assert report.unmapped_offenses == {"NOISE": 3, "LOUD MUSIC": 2}
+    assert report.reason_counts() == {ingest.DUPLICATE_ID: 2, "missing incident id": 2, "unparseable date": 2}
+
+
+def test_work_on_distinct_values_equals_work_on_every_value():
+    """_by_value works on each distinct value once and spreads the results back; for text of either
+    pandas kind, and object columns, with missing and blank values, that equals working row by row."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    pools = {
+        "flags": ["true", "False", " yes", "0", "", None, "maybe", "N"],
+        "beats": ["006", "6", "0611", None, " 12", "abc", "", "1011"],
+        "offenses": ["THEFT", "battery ", "LOUD MUSIC", None, "", "Narcotics"],
+    }
+    functions = {
+        "flags": lambda v: ingest.parse_bool(v) if len(v) < 1000 else None,
+        "beats": lambda v: ingest.canonical_area_id(v, "beat") if len(v) < 1000 else None,
+        "offenses": lambda v: v.astype("string").str.strip().str.upper() if len(v) < 1000 else None,
+    }
+    for kind, pool in pools.items():
+        for dtype in ("str", "string", "object"):
+            values = pd.Series(rng.choice(np.array(pool, dtype=object), 5_000), dtype=dtype)
+            spread = ingest._by_value(values, functions[kind])  # the function itself refuses long columns
+            whole = pd.concat([functions[kind](values.iloc[i:i + 500]) for i in range(0, len(values), 500)])
+            pd.testing.assert_series_equal(spread, whole, check_names=False)
+
+
+def test_replacing_values_touches_only_their_chunks():
+    import numpy as np
+    import pyarrow as pa
+
+    chunks = [pa.array([f"a{i}", None, f"c{i}"], type=pa.large_string()) for i in range(4)]
+    values = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks)))
+    out = ingest._replace_at(values, np.asarray([10, 1, 3]), np.asarray(["x", None, "y"], dtype=object))
+    expected = ["a0", None, "c0", "y", None, "c1", "a2", None, "c2", "a3", "x", "c3"]
+    assert [None if pd.isna(v) else v for v in out] == expected
+    arrow = out.array._pa_array
+    assert arrow.chunk(2) is not None and arrow.chunk(2).equals(chunks[2])  # untouched chunk kept
+    assert ingest._replace_at(values, np.asarray([], dtype=int), np.asarray([], dtype=object)) is values
+
+
+def test_repeated_ids_found_in_any_order():
+    """The sorted pass that rules out repeats must not hide one, whatever the order of the ids."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    ordered = [str(i) for i in range(20_000)]
+    for values in (ordered, ordered[::-1], list(rng.permutation(ordered))):
+        ids = pd.Series(values, dtype="str")
+        assert not ingest.duplicated_ids(ids).any()
+        repeated = pd.Series([*values[:-1], values[5]], dtype="str")
+        for keep in ("last", "first", False):
+            assert ingest.duplicated_ids(repeated, keep=keep).tolist() == repeated.duplicated(keep=keep).tolist()
+
+
+def test_large_upload_is_hashed_beside_the_parse():
+    """Files over 5 MB are hashed on a second core after they are parsed; the digest, and the file hash
+    in the validation report, are the SHA-256 of the bytes as uploaded (gzip included)."""
+    import hashlib
+
+    rows = [GOOD.replace("1,HZ1", f"{i},HZ{i}", 1) for i in range(1, 45_001)]
+    data = chicago_csv(*rows)
+    assert len(data) > 5_000_000
+    for payload, name in ((data, "big.csv"), (gzip.compress(data), "big.csv.gz")):
+        upload = ingest.read_upload(payload, name, max_mb=100)
+        assert len(upload.frame) == 45_000
+        plan = ingest.Plan(kind="incidents", columns=ingest.suggest_mapping(upload.frame.columns, "incidents"))
+        report = ingest.prepare_mapped(upload, plan).report
+        assert upload.digest == report.file_hash == hashlib.sha256(payload).hexdigest()
+
+
+def test_date_formats_of_short_and_long_columns_agree():
+    """Short columns (a mapping sample) are checked in plain Python, long ones with pandas: same answers."""
+    columns = {
+        "chicago": ["01/05/2016 11:00:00 PM", "12/31/2017 01:02:03 AM"],
+        "iso": ["2019-01-01T08:00:00", "2019-12-31T23:59:59"],
+        "padded": [" 2019-01-01 ", "2019-02-03  "],
+        "day first": ["31/12/2019", "13/01/2019"],
+        "ids": ["1234567", "7654321"],
+        "names": ["THEFT", "BATTERY"],
+        "blanks": ["", "01/05/2016"],
+    }
+    for name, values in columns.items():
+        short = pd.Series(values * 600 + [None, ""] * 100, dtype="str")[:1_900]
+        long = pd.concat([short, short], ignore_index=True)
+        assert ingest.detect_date_format(short) == ingest.detect_date_format(long), name
+    assert ingest.detect_date_format(pd.Series(columns["chicago"] * 10)) == "%m/%d/%Y %I:%M:%S %p"
+    assert ingest.detect_date_format(pd.Series(columns["names"] * 10)) is None

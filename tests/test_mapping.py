@@ -265,3 +265,18 @@ def test_time_of_day_and_location_parsing():
     lat, lon = ingest.parse_location(pd.Series(["(41.86, -87.72)", "POINT (-122.41 37.78)", "", "(0.0, 0.0)"]))
     assert lat.tolist()[:2] == [41.86, 37.78] and lon.tolist()[:2] == [-87.72, -122.41]
     assert pd.isna(lat.iloc[2]) and lat.iloc[3] == 0
+
+
+def test_value_checks_skip_only_columns_that_cannot_match():
+    """Date and point checks run on every column, so columns that cannot hold dates (no digit, month
+    or day name) or points are ruled out early; columns that can are still scored in full."""
+    def score(values: list[str], check: str) -> float:
+        return mapping.value_score(pd.Series(values * 50, dtype="str"), check)[0]
+
+    assert score(["THEFT", "BATTERY", "ROBBERY"], "date") == 0.0
+    assert score(["March 5, 2019 10:00", "April 6, 2019 11:30"], "date") > 0.5  # month names, no format listed
+    assert score(["01/05/2016 11:00:00 PM", "12/31/2017 01:02:03 AM"], "date") == 1.0
+    assert score(["(41.88, -87.63)", "(41.79, -87.60)"], "location") == 1.0
+    assert score(["POINT (-122.4075 37.7838)", "POINT (-122.41 37.76)"], "location") == 1.0
+    assert score(["STREET", "APARTMENT"], "location") == 0.0
+    assert score(["41.88", "-87.63"], "location") == 0.0
