@@ -1877,7 +1877,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     tasks: dict[str, Any] = {
         "occurred": lambda: _occurred_at(raw, plan, date_notes, date_rej),
         **{f"long {n}": (lambda n=n: _too_long(out[n])) for n in text_fields},
-        "hostile": lambda: hostile_text(out[text_fields]),
+        **{f"hostile {n}": (lambda n=n: hostile_text(out[[n]])) for n in text_fields},
         "coordinates": lambda: _coordinates(raw, plan, areas_bounds(areas), coordinate_notes),
     }
     for key, level in schema.LEVELS.items():
@@ -1897,7 +1897,7 @@ def derive_incidents(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None
     for name in text_fields:
         if done[f"long {name}"] is not None:
             rej.add(done[f"long {name}"], f"{name} longer than {MAX_TEXT:,} characters (a broken export?)")
-    notes["hostile"] = done["hostile"]
+    notes["hostile"] = {k: v for n in text_fields for k, v in done[f"hostile {n}"].items()}
 
     lat, lon = done["coordinates"]
     placeholder = _placeholder(lat) | _placeholder(lon) | (lat.abs() > 90) | (lon.abs() > 180)
