@@ -361,10 +361,9 @@ def run_ingest(rows: int) -> dict:
     try:
         path = folder / "incidents.csv"
         bench_ingest.build_csv(path, rows)
-        base = bench_ingest.baseline(path, folder)
-        result = bench_ingest.upload(path, folder)
-        return {"rows": rows, "baseline_s": round(base, 2),
-                **{k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}}
+        # Each in this worker process, warm (second run), as bench_ingest measures them.
+        result = {**bench_ingest._child("baseline", path, folder), **bench_ingest._child("upload", path, folder)}
+        return {"rows": rows, **{k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -432,8 +431,8 @@ def table(report: dict) -> str:
     if report.get("ingest"):
         i = report["ingest"]
         lines.append(f"\ningest {i['rows']:,} rows: upload path {i['upload_s']:.1f} s (read {i['read_s']:.1f}, "
-                     f"validate {i['validate_s']:.1f}, commit {i['commit_s']:.1f}); pyarrow + DuckDB baseline "
-                     f"{i['baseline_s']:.1f} s")
+                     f"suggest {i['suggest_s']:.1f}, validate {i['validate_s']:.1f}, commit {i['commit_s']:.1f}); "
+                     f"pyarrow + DuckDB baseline {i['baseline_s']:.1f} s: {i['upload_s'] / i['baseline_s']:.2f}x")
     lines.append(f"targets: {json.dumps(TARGETS)}")
     return "\n".join(lines)
 
