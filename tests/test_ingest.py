@@ -533,6 +533,8 @@ def test_work_on_distinct_values_equals_work_on_every_value():
 
 
 def test_replacing_values_touches_only_their_chunks():
+    """Point-in-polygon results replace a few values of a million-row column: untouched chunks are kept
+    as they are, a few values are spliced in between zero-copy slices, many go through one mask."""
     import numpy as np
     import pyarrow as pa
 
@@ -541,9 +543,13 @@ def test_replacing_values_touches_only_their_chunks():
     out = ingest._replace_at(values, np.asarray([10, 1, 3]), np.asarray(["x", None, "y"], dtype=object))
     expected = ["a0", None, "c0", "y", None, "c1", "a2", None, "c2", "a3", "x", "c3"]
     assert [None if pd.isna(v) else v for v in out] == expected
-    arrow = out.array._pa_array
-    assert arrow.chunk(2) is not None and arrow.chunk(2).equals(chunks[2])  # untouched chunk kept
+    assert any(piece.equals(chunks[2]) for piece in out.array._pa_array.chunks)  # untouched chunk kept
     assert ingest._replace_at(values, np.asarray([], dtype=int), np.asarray([], dtype=object)) is values
+
+    many = pd.Series([f"v{i}" for i in range(1_000)], dtype="string")
+    positions = np.arange(0, 1_000, 7)  # 143 values: the mask path
+    got = ingest._replace_at(many, positions[::-1], np.asarray([f"r{p}" for p in positions[::-1]], dtype=object))
+    assert got.tolist() == [f"r{i}" if i % 7 == 0 else f"v{i}" for i in range(1_000)]
 
 
 def test_repeated_ids_found_in_any_order():

@@ -1557,13 +1557,19 @@ def _replace_at(values: pd.Series, positions: np.ndarray, replacements: np.ndarr
     out, start = [], 0
     for chunk in chunks:  # chunks without a replacement are kept as they are, not copied
         lo, hi = np.searchsorted(positions, [start, start + len(chunk)])
-        if hi > lo:
+        new = pa.array(replacements[lo:hi], type=chunk.type, from_pandas=True)
+        if hi - lo > 64:
             mask = np.zeros(len(chunk), dtype=bool)
             mask[positions[lo:hi] - start] = True
-            chunk = pc.replace_with_mask(chunk, pa.array(mask),
-                                         pa.array(replacements[lo:hi], type=chunk.type, from_pandas=True))
-        out.append(chunk)
+            out.append(pc.replace_with_mask(chunk, pa.array(mask), new))
+        else:  # a few values: zero-copy slices around them, not a copy of a million
+            at = 0
+            for i, position in enumerate(positions[lo:hi] - start):
+                out += [chunk.slice(at, position - at), new.slice(i, 1)]
+                at = position + 1
+            out.append(chunk.slice(at))
         start += len(chunk)
+    out = [piece for piece in out if len(piece)]
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(out, type=arr.type)), index=values.index)
 
 
