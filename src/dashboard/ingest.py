@@ -658,12 +658,6 @@ class _Rejections:
     def bad(self) -> pd.Series:
         return pd.Series(self.codes != 0)
 
-    @property
-    def reason(self) -> pd.Series:
-        """The reason per row, NA for a kept row."""
-        labels = np.array([None, *self.labels[1:]], dtype=object)
-        return pd.Series(labels[self.codes], dtype="string")
-
     def table(self, raw: pd.DataFrame) -> pd.DataFrame:
         positions = np.flatnonzero(self.codes)
         if not len(positions):  # the usual case; no pass over a million raw rows
@@ -1512,15 +1506,6 @@ def match_area_ids(values: pd.Series, level: str, areas, confirmed: dict[str, st
         return pd.Series(out, index=vals.index, dtype="string")
 
     return _by_value(values, convert)
-
-
-def points_in_areas(lat: pd.Series, lon: pd.Series, areas) -> pd.Series:
-    """area_id of the area each point lies within (first match), NA outside every area or without a point."""
-    out = np.full(len(lat), None, dtype=object)
-    ok = (lat.notna() & lon.notna()).to_numpy()
-    if ok.any() and areas is not None and len(areas):
-        out[ok] = _areas_of_points(lon.to_numpy(float)[ok], lat.to_numpy(float)[ok], areas)
-    return pd.Series(pd.array(out, dtype="string"), index=lat.index)
 
 
 def _areas_of_points(x: np.ndarray, y: np.ndarray, areas) -> np.ndarray:

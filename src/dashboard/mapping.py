@@ -201,8 +201,8 @@ class _Facts:
     """What several checks of one sampled column share (numbers, share numeric, distinct values),
     each worked out the first time a check asks for it."""
 
-    def __init__(self, s: pd.Series, nums: pd.Series | None = None) -> None:
-        self.s, self._nums, self._numeric, self._distinct = s, nums, None, None
+    def __init__(self, s: pd.Series) -> None:
+        self.s, self._nums, self._numeric, self._distinct = s, None, None, None
 
     @property
     def nums(self) -> pd.Series:
@@ -223,17 +223,17 @@ class _Facts:
         return self._distinct
 
 
-def value_score(values: pd.Series, check: str, *, sampled: bool = False, nums: pd.Series | None = None,
-                facts: _Facts | None = None) -> tuple[float, str]:
+def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: _Facts | None = None
+                ) -> tuple[float, str]:
     """How well a column's values fit a kind of field (0..1) and a few words saying why.
-    ``sampled``: ``values`` is already the column's _sample (drawn once for all its checks), and
-    ``nums`` may be that sample read as numbers; ``facts`` what other checks of it found already."""
+    ``sampled``: ``values`` is already the column's _sample (drawn once for all its checks);
+    ``facts``: what other checks of that sample found already."""
     s = values if sampled else _sample(values)
     if s.empty:
         return 0.0, "empty column"
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         return (1.0, "dates") if check == "date" else (0.0, "dates")
-    facts = facts if facts is not None and facts.s is s else _Facts(s, nums)
+    facts = facts if facts is not None and facts.s is s else _Facts(s)
     if check == "date":
         head = s.head(20)
         if not any(_DATE_LIKE.search(str(v)) for v in head) or (
