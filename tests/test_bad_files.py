@@ -159,3 +159,49 @@ def test_regenerating_the_corpus_reproduces_it(tmp_path, monkeypatch):
     for name, data in made.items():
         assert (BAD / name).read_bytes() == data, f"{name} differs from what make_bad_files.py writes"
     assert Path(tmp_path).exists()
+
+
+def _embedded_dates(data: bytes) -> list[tuple]:
+    """Every date the file format stores about its own making: zip entry times, a gzip header's mtime,
+    dBase header dates (inside zips), and the created/modified stamps of an Office workbook."""
+    import io
+    import re
+    import struct
+    import zipfile
+
+    found: list[tuple] = []
+    if data[:2] == b"\x1f\x8b":
+        found.append(("gzip mtime", struct.unpack("<I", data[4:8])[0]))
+        return found
+    if data[:2] != b"PK":
+        return found
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        return found  # the deliberately cut-off zip has no directory to read
+    for info in members:
+        found.append(("zip entry time", info.date_time))
+        try:
+            body = archive.read(info)
+        except (zipfile.BadZipFile, OSError, EOFError, zipfile.LargeZipFile):
+            continue
+        if info.filename.lower().endswith(".dbf"):
+            found.append(("dBase date", tuple(body[1:4])))
+        if info.filename.endswith("core.xml"):
+            found += [("workbook stamp", s) for s in re.findall(rb"\d{4}-\d\d-\d\dT[\d:]+Z", body)]
+    return found
+
+
+def test_no_fixture_carries_the_day_it_was_made():
+    # A generator that embeds today's date makes the regeneration test pass only on the day the corpus
+    # was written (the dBase header of a Shapefile did). Every stamp must be the generator's fixed one.
+    fixed = {("gzip mtime", 0), ("zip entry time", (2020, 1, 1, 0, 0, 0)), ("dBase date", (120, 1, 1)),
+             ("workbook stamp", b"2020-01-01T00:00:00Z")}
+    stamps = {}
+    for path in sorted(BAD.iterdir()):
+        for stamp in _embedded_dates(path.read_bytes()):
+            stamps.setdefault(stamp, []).append(path.name)
+    assert stamps, "no archive found in the corpus"
+    assert {s: names for s, names in stamps.items() if s not in fixed} == {}
+    assert ("dBase date", (120, 1, 1)) in stamps
