@@ -268,18 +268,94 @@ def test_poisson_cluster_fit_equals_statsmodels_and_finds_the_planted_effect(mon
     assert fit.params[-1] + 2 * fit.bse[-1] < 0  # and told apart from no effect
 
 
-@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
-def test_poisson_cluster_fit_leaves_a_rank_deficient_design_to_statsmodels(monkeypatch):
+def test_estimable_columns_keep_each_column_unless_earlier_ones_span_it():
+    rng = np.random.default_rng(11)
+    a, b = rng.normal(size=40), rng.normal(size=40)
+    one = np.ones(40)
+    x = np.column_stack([one, a, b, a + b, np.zeros(40), 2e6 * a, b + 1e-3 * rng.normal(size=40)])
+    # a + b and 2e6 a are spanned by what comes before them (whatever their scale), the zero column is
+    # nothing; b plus a little independent noise is a column of its own.
+    assert designs.estimable_columns(x).tolist() == [True, True, True, False, False, False, True]
+    # A constant beside a full set of dummies: the last dummy goes, never the constant.
+    dummies = (np.arange(40)[:, None] % 4 == np.arange(4)).astype(float)
+    assert designs.estimable_columns(np.column_stack([one, dummies])).tolist() == [True, True, True, True, False]
+
+
+def test_estimable_columns_do_not_move_with_rounding():
+    # The same exactly collinear design as a BLAS with other rounding would hold it: noise of 1e-13 on
+    # the aliased column changes nothing (a pseudo-inverse of the singular Hessian would differ here).
     y, x, groups = _cluster_design(seed=6, areas=8, weeks=12)
-    x = np.column_stack([x, x[:, -1]])  # the treatment column twice: statsmodels' pseudo-inverse splits it
-    direct = sm.GLM(y, x, family=sm.families.Poisson()).fit(tol=designs.GLM_TOL, maxiter=200)
-    calls = []
-    real_glm = sm.GLM
-    monkeypatch.setattr(designs.sm, "GLM", lambda *a, **k: calls.append(1) or real_glm(*a, **k))
-    fit = designs.poisson_cluster_fit(y, x, groups)
-    # (the covariance of a singular design is numerical noise, in statsmodels as anywhere: not compared)
-    assert calls == [1] and np.allclose(fit.params, direct.params, atol=1e-6)
-    assert fit.params[-1] == pytest.approx(fit.params[-2], abs=1e-6)
+    x = np.column_stack([x, x[:, -1]])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        noisy = x.copy()
+        noisy[:, -1] += rng.normal(scale=1e-13, size=len(y))
+        keep = designs.estimable_columns(noisy)
+        assert keep[:-1].all() and not keep[-1]
+
+
+def test_poisson_cluster_fit_of_a_rank_deficient_design_fits_its_estimable_columns(monkeypatch):
+    y, x, groups = _cluster_design(seed=6, areas=8, weeks=12)
+    full = np.column_stack([x, x[:, -1], np.zeros(len(y))])  # the treatment twice, and an empty column
+    direct = sm.GLM(y, x, family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": groups},
+                                                            tol=1e-14, maxiter=200)
+
+    def no_statsmodels(*args, **kwargs):
+        raise AssertionError("the estimable columns are full rank: the sparse Newton fit needs no help")
+
+    monkeypatch.setattr(designs.sm, "GLM", no_statsmodels)
+    fit = designs.poisson_cluster_fit(y, full, groups)
+    k = x.shape[1]
+    assert fit.aliased.tolist() == [False] * k + [True, True]
+    # The estimable part is the full-rank model, covariance included: nothing here is numerical noise.
+    assert np.max(np.abs(fit.params[:k] - direct.params)) < TOL
+    assert np.max(np.abs(fit.cov[:k, :k] - direct.cov_params())) < TOL
+    assert np.isnan(fit.cov[k:, :]).all() and np.isnan(fit.cov[:, k:]).all()
+
+
+def test_poisson_cluster_fit_says_not_estimable_when_the_fixed_effects_reproduce_the_treatment():
+    y, x, groups = _cluster_design(seed=7, areas=8, weeks=12)
+    fe = x[:, :-1]
+    treat_is_an_area = fe[:, 1]  # "treatment" = the second area's dummy: no contrast is left for it
+    fit = designs.poisson_cluster_fit(y, np.column_stack([fe, treat_is_an_area]), groups)
+    assert np.isnan(fit.params[-1]) and np.isfinite(fit.params[:-1]).all()
+
+
+def test_event_study_leaves_out_a_bin_it_cannot_estimate_and_fits_the_rest():
+    # A week with no incident anywhere drops out of the stack (it carries no information), so the
+    # one-week bin it held has no treated rows: its dummy is all zeros and the design rank-deficient.
+    panel, starts, ids = _panel(seed=3)
+    empty_week = sorted(panel["week"].unique())[22]  # two weeks after the start
+    panel.loc[panel["week"] == empty_week, "count"] = 0.0
+    es = designs.event_study(panel, starts, ids[4:], weeks=6, bin_weeks=1)
+    assert isinstance(es, designs.EventStudy)
+    assert 2 not in set(es.coefficients["bin"]) and len(es.coefficients) == 12 - 1
+    assert any("cannot be estimated" in n for n in es.notes)
+    assert 0 <= es.pretrend_p <= 1
+    stacked, _ = designs.stacked_panel(panel, starts, ids[4:], 6)
+    dummies = {f"e{k + 10}": (stacked["treated"] * (stacked["rel"] == k)) for k in range(-6, 6)
+               if k not in (-1, 2)}
+    fit = _direct_stacked(stacked.assign(**dummies), " + ".join(dummies))
+    coefs = es.coefficients.set_index("bin")
+    for name in dummies:
+        k = int(name[1:]) - 10
+        assert coefs.at[k, "estimate"] == pytest.approx(fit.params[name], abs=TOL)
+        assert coefs.at[k, "se"] == pytest.approx(fit.bse[name], abs=TOL)
+    pooled = _direct_stacked(stacked.assign(tp=stacked["treated"] * stacked["post"]), "tp")
+    assert es.pooled.estimate == pytest.approx(pooled.params["tp"], abs=TOL)
+
+
+@pytest.mark.filterwarnings("ignore:The design matrix is rank-deficient")
+def test_area_dispersion_of_a_rank_deficient_design_uses_its_rank():
+    # Two groups that are the same areas' labels twice over: group x period duplicates area x period.
+    frame = pd.DataFrame({"area_id": list("abcdef"), "group": ["t", "t", "t", "c", "c", "c"],
+                          "before": [10, 14, 9, 20, 18, 25], "after": [7, 12, 8, 22, 15, 27]})
+    phi, df = designs.dispersion_and_df(frame)
+    long = frame.melt(id_vars=["area_id", "group"], value_vars=["before", "after"], var_name="period",
+                      value_name="count")
+    direct = smf.glm("count ~ C(area_id) + C(group):C(period)", long, family=sm.families.Poisson()).fit(tol=1e-14)
+    assert df == direct.df_resid == 12 - 8
+    assert phi == pytest.approx(max(direct.pearson_chi2 / direct.df_resid, 1.0), abs=TOL)
 
 
 def test_fe_matrix_has_the_columns_of_the_dense_dummies():

@@ -134,6 +134,14 @@ class Skipped:
     reason: str
 
 
+NOT_ESTIMABLE = ("The area and week fixed effects already reproduce the treated areas' weeks after the start, "
+                 "so no effect can be separated from them. This happens when every area is treated from the "
+                 "same week, or when an area is both treated and a comparison: change the comparison areas "
+                 "or the start dates.")
+NOT_CONVERGED = ("The Poisson fit did not converge on this selection (often areas with no incidents at all "
+                 "in the window): widen the window or the areas.")
+
+
 # ------------------------------------------------------------------------------------------ WDD / WDQ
 
 Pair = tuple[float, float]  # (before, after) incident counts over windows of equal length
@@ -272,16 +280,15 @@ def dispersion_and_df(frame: pd.DataFrame) -> tuple[float, float | None]:
     x = pd.concat([pd.Series(1.0, index=long.index, name="const"), area, gp], axis=1).to_numpy()
     y = long["count"].to_numpy(float)
     with one_thread():
-        # The sparse Newton fit of the event study (same maximum likelihood; a full-rank design has
-        # df_resid = rows - columns), statsmodels for the rest. A tenth of a second less per impact run.
-        found = _newton_poisson(y, sparse.csr_matrix(x), GLM_TOL, 200) if len(y) > x.shape[1] else None
-        if found is not None:
-            mu, df_resid = found[1], len(y) - x.shape[1]
-            return max(float(np.sum((y - mu) ** 2 / mu) / df_resid), 1.0), float(df_resid)
-        res = sm.GLM(y, x, family=sm.families.Poisson()).fit(tol=GLM_TOL)
-    if res.df_resid <= 0:
+        # The event study's fit (same maximum likelihood) on the estimable columns: df_resid = rows - rank.
+        xs = sparse.csr_matrix(x)
+        keep = estimable_columns(xs)
+        df_resid = len(y) - int(keep.sum())
+        found = _poisson_mle(y, xs[:, keep], GLM_TOL, 200) if df_resid > 0 else None
+    if found is None:
         return 1.0, None
-    return max(float(res.pearson_chi2 / res.df_resid), 1.0), float(res.df_resid)
+    mu = found[1]
+    return max(float(np.sum((y - mu) ** 2 / mu) / df_resid), 1.0), float(df_resid)
 
 
 # ------------------------------------------------------------------------------------- event study
@@ -397,7 +404,9 @@ def one_thread():
 
 @dataclass(frozen=True)
 class PoissonFit:
-    """A Poisson GLM's coefficients and their (cluster-robust) covariance."""
+    """A Poisson GLM's coefficients and their (cluster-robust) covariance. A coefficient of a column that
+    the earlier columns already span is not estimable: it is NaN (``aliased``), as R's ``glm`` reports NA,
+    and so are its row and column of ``cov``."""
 
     params: np.ndarray
     cov: np.ndarray
@@ -406,26 +415,61 @@ class PoissonFit:
     def bse(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cov))
 
+    @property
+    def aliased(self) -> np.ndarray:
+        return np.isnan(self.params)
+
 
 def _poisson_deviance(y: np.ndarray, mu: np.ndarray) -> float:
     ratio = np.where(y > 0, y / mu, 1.0)
     return float(2 * np.sum(y * np.log(ratio) - (y - mu)))
 
 
+ALIAS_TOL = 1e-10  # squared share of a scaled column left outside the span of the columns before it
+
+
+def estimable_columns(x) -> np.ndarray:
+    """Which columns of ``x`` to keep (bool mask): each column, in order, unless the columns kept before it
+    already span it (its squared residual, as a share of its own squared length, is at most ALIAS_TOL), or
+    it is all zeros.
+
+    The same rule as R's pivoting QR in ``lm`` and ``glm``: a duplicated treatment column, a constant
+    beside a full set of dummies, or a treatment indicator that the fixed effects reproduce loses the later
+    column, never an earlier one. Exact collinearity leaves residuals of order 1e-16, far below the
+    tolerance on any BLAS, so the choice does not depend on the machine's rounding the way an inverse or a
+    pseudo-inverse of a singular Hessian does.
+    """
+    xs = sparse.csr_matrix(x, dtype=float)
+    gram = (xs.T @ xs).toarray()
+    norms = np.sqrt(np.diag(gram))
+    keep = np.zeros(len(norms), dtype=bool)
+    scaled = gram / np.outer(np.where(norms > 0, norms, 1.0), np.where(norms > 0, norms, 1.0))
+    chol = np.zeros((0, 0))  # Cholesky factor of the scaled Gram matrix of the kept columns
+    kept: list[int] = []
+    for j in np.flatnonzero(norms > 0):
+        below = linalg.solve_triangular(chol, scaled[kept, j], lower=True) if kept else np.zeros(0)
+        rest = scaled[j, j] - float(below @ below)
+        if rest <= ALIAS_TOL:
+            continue
+        grown = np.zeros((len(kept) + 1, len(kept) + 1))
+        grown[:-1, :-1], grown[-1, :-1], grown[-1, -1] = chol, below, math.sqrt(rest)
+        chol = grown
+        kept.append(int(j))
+        keep[j] = True
+    return keep
+
+
 def _newton_poisson(y: np.ndarray, x: sparse.csr_matrix, tol: float, maxiter: int):
-    """The Poisson maximum likelihood (log link) by Newton's method on a sparse design, from statsmodels'
-    starting values (mu = (y + mean y) / 2) and with its stopping rule (deviance change <= tol, or within
-    rounding of a deviance this size). None when the design is rank-deficient or the fit does not
-    converge: statsmodels' pseudo-inverse handles those, and the caller leaves them to it."""
+    """The Poisson maximum likelihood (log link) by Newton's method on a sparse full-rank design, from
+    statsmodels' starting values (mu = (y + mean y) / 2) and with its stopping rule (deviance change <= tol,
+    or within rounding of a deviance this size). None when the fit does not converge."""
     mu = (y + y.mean()) / 2
     eta = np.log(mu)
     dev_old = _poisson_deviance(y, mu)
     xt = x.T.tocsr()
-    for i in range(maxiter):
+    for _ in range(maxiter):
         xtw = xt.multiply(mu[None, :]).tocsr()
         h = (xtw @ x).toarray()
-        if i == 0 and np.linalg.matrix_rank(h) < x.shape[1]:
-            return None
         try:
             beta = linalg.solve(h, xtw @ (eta + (y - mu) / mu), assume_a="pos")
         except (linalg.LinAlgError, ValueError):
@@ -441,6 +485,18 @@ def _newton_poisson(y: np.ndarray, x: sparse.csr_matrix, tol: float, maxiter: in
     return None
 
 
+def _poisson_mle(y: np.ndarray, x: sparse.csr_matrix, tol: float, maxiter: int):
+    """(beta, mu) of a full-rank Poisson GLM: the sparse Newton fit, or statsmodels' IRLS where Newton
+    does not converge (a fit drifting towards an area with no incidents, say). None if neither does."""
+    found = _newton_poisson(y, x, tol, maxiter)
+    if found is not None:
+        return found
+    res = sm.GLM(y, x.toarray(), family=sm.families.Poisson()).fit(tol=tol, maxiter=maxiter)
+    beta = np.asarray(res.params)
+    mu = np.asarray(res.fittedvalues)
+    return (beta, mu) if np.all(np.isfinite(beta)) and np.all(np.isfinite(mu)) else None
+
+
 def poisson_cluster_fit(y: np.ndarray, x, groups: np.ndarray, tol: float = GLM_TOL, maxiter: int = 200) -> PoissonFit:
     """Poisson GLM of ``y`` on ``x`` (dense or sparse; the fixed-effect dummies make it mostly zeros) with
     errors clustered by ``groups``: the same numbers as statsmodels' ``GLM(y, x, Poisson()).fit(
@@ -450,24 +506,29 @@ def poisson_cluster_fit(y: np.ndarray, x, groups: np.ndarray, tol: float = GLM_T
     statsmodels solves a dense least squares problem by SVD on every iteration: about 1.4 s a fit for the
     event study's 12,000 x 240 design on the real sample, whatever the number of incidents. The Newton
     steps here form X'WX from the sparse design (a few non-zeros a row) and solve a 240 x 240 system: a few
-    milliseconds. A rank-deficient design or a fit that does not converge goes to statsmodels itself.
+    milliseconds. A rank-deficient design is fitted on its estimable columns (``estimable_columns``); the
+    others come back NaN, so no step inverts a singular matrix. All NaN when the fit does not converge.
     """
     y = np.asarray(y, dtype=float)
     xs = sparse.csr_matrix(x, dtype=float)
     n, k = xs.shape
+    params, cov = np.full(k, np.nan), np.full((k, k), np.nan)
     with one_thread():
-        found = _newton_poisson(y, xs, tol, maxiter)
+        keep = estimable_columns(xs)
+        xk = xs[:, keep]
+        m = int(keep.sum())
+        found = _poisson_mle(y, xk, tol, maxiter) if 0 < m < n else None
         if found is None:
-            res = sm.GLM(y, xs.toarray(), family=sm.families.Poisson()).fit(
-                cov_type="cluster", cov_kwds={"groups": groups}, tol=tol, maxiter=maxiter)
-            return PoissonFit(np.asarray(res.params), np.asarray(res.cov_params()))
+            return PoissonFit(params, cov)
         beta, mu = found
-        hinv = np.linalg.inv((xs.T.multiply(mu[None, :]).tocsr() @ xs).toarray())
+        hinv = np.linalg.inv((xk.T.multiply(mu[None, :]).tocsr() @ xk).toarray())
         _, cluster = np.unique(np.asarray(groups), return_inverse=True)
         g = int(cluster.max()) + 1
-        sums = (sparse.csr_matrix((y - mu, (cluster, np.arange(n))), shape=(g, n)) @ xs).toarray()
-        cov = hinv @ (sums.T @ sums) @ hinv.T * (g / (g - 1.0) * ((n - 1.0) / (n - k)))
-    return PoissonFit(beta, cov)
+        sums = (sparse.csr_matrix((y - mu, (cluster, np.arange(n))), shape=(g, n)) @ xk).toarray()
+        scale = g / (g - 1.0) * ((n - 1.0) / (n - m)) if g > 1 else np.nan
+        params[keep] = beta
+        cov[np.ix_(keep, keep)] = hinv @ (sums.T @ sums) @ hinv.T * scale
+    return PoissonFit(params, cov)
 
 
 def _cluster_fit(y: np.ndarray, x, groups: np.ndarray) -> PoissonFit:
@@ -513,6 +574,8 @@ def event_study(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], control
 
     pooled_x = sparse.hstack([fe, sparse.csr_matrix((stacked["treated"] * stacked["post"]).to_numpy()[:, None])])
     res = _cluster_fit(y, pooled_x, groups)
+    if not np.isfinite(res.params[-1]) or not np.isfinite(res.bse[-1]):
+        return Skipped("event_study", NOT_ESTIMABLE if res.aliased[-1] else NOT_CONVERGED)
     pooled = Estimate.from_se("event_study", "Stacked event study: average after the start", "log_ratio",
                               float(res.params[-1]), float(res.bse[-1]), df=df, alpha=alpha)
 
@@ -535,12 +598,20 @@ def event_study(panel: pd.DataFrame, starts: Mapping[str, pd.Timestamp], control
     coefs["low"] = coefs["estimate"] - crit * coefs["se"]
     coefs["high"] = coefs["estimate"] + crit * coefs["se"]
     coefs["rate_ratio"] = np.exp(coefs["estimate"])
-    leads = [i for i, k in enumerate(keep) if k < -1]
+    missing = [k for k, e in zip(keep, est, strict=True) if not np.isfinite(e)]
+    if missing:
+        notes.append(f"{len(missing)} of the {len(keep)} week bins cannot be estimated (no treated area has "
+                     "weeks in them apart from the fixed effects) and are left out of the chart and the "
+                     "pre-trend test.")
+        coefs = coefs[np.isfinite(coefs["estimate"])].reset_index(drop=True)
+    leads = [i for i, k in enumerate(keep) if k < -1 and np.isfinite(est[i])]
     pre_p = None
     if leads:
         cov = res_es.cov[k0:, k0:][np.ix_(leads, leads)]
         v = est[leads]
-        stat = float(v @ np.linalg.pinv(cov) @ v)
+        # With few clusters the CRV1 covariance of many leads can be singular: the pseudo-inverse drops
+        # directions below 1e-10 of the largest, a cut that does not move with rounding.
+        stat = float(v @ np.linalg.pinv(cov, rcond=1e-10, hermitian=True) @ v)
         q = len(leads)
         # F form of the Wald test with cluster degrees of freedom (conservative with few clusters).
         pre_p = float(sps.f.sf(stat / q, q, df)) if df > 0 else None
