@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import folium
@@ -129,17 +128,20 @@ def test_patch_streamlit_folium_is_idempotent_and_follows_a_new_static_url(monke
     assert calls == [{"js_links": ["/b/d3-4.13.0.min.js"], "css_links": []}]
 
 
-def test_install_twice_is_fast_and_calls_no_npm(installed: Path, monkeypatch: pytest.MonkeyPatch):
+def test_install_twice_calls_no_npm_and_writes_nothing(installed: Path, monkeypatch: pytest.MonkeyPatch):
     def no_npm(*args, **kwargs):
         raise AssertionError(f"npm was called on an up-to-date install: {args}")
 
+    def no_write(*args, **kwargs):
+        raise AssertionError(f"an up-to-date install wrote a file: {args}")
+
     monkeypatch.setattr(offline.subprocess, "run", no_npm)
     monkeypatch.setattr(offline.shutil, "which", no_npm)
-    started = time.perf_counter()
+    monkeypatch.setattr(offline, "_write_atomic", no_write)
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in installed.iterdir()}
     paths = offline.install(installed, quiet=True)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 0.5
     assert paths == [installed / asset.local_name for asset in offline.ASSETS]
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in installed.iterdir()} == before
 
 
 def test_install_fetches_again_when_a_file_is_missing(

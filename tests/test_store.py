@@ -144,7 +144,7 @@ def test_busy_store_waits_then_says_so(tmp_path):
         start = time.monotonic()
         with pytest.raises(StoreBusyError) as info:
             Store(path, lock_timeout=0.5).active_versions()
-        assert 0.4 < time.monotonic() - start < 5
+        assert time.monotonic() - start >= 0.4  # it waited for the lock timeout before giving up
         assert "DASHBOARD_LOCK_TIMEOUT" in info.value.hint
     finally:
         holder.kill()
@@ -163,7 +163,7 @@ def test_postgresql_busy_tables_wait_then_say_so(pg_server):
         start = time.monotonic()
         with pytest.raises(StoreBusyError) as info:
             Store(url, lock_timeout=0.5).active_versions()
-        assert 0.4 < time.monotonic() - start < 5
+        assert time.monotonic() - start >= 0.4  # it waited for the lock timeout before giving up
         assert "DASHBOARD_LOCK_TIMEOUT" in info.value.hint
 
 
