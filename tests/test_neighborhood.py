@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import metrics, neighborhood, privacy, stats
+from dashboard import neighborhood, periods, privacy, stats
 from tests.conftest import REPO
 
 AREAS = pd.DataFrame({"area_id": ["1", "2", "3", "4"], "name": ["North", "<b>East</b>", "South", "West"]})
@@ -183,7 +183,7 @@ def test_real_sample_table_equals_an_independent_pandas_count(backend_sample_sto
     this_year = kept[kept["occurred_at"].dt.year == 2017]
     expected = this_year.groupby("community_area_id").size()
     start, end = date(2017, 1, 1), date(2017, 12, 31)
-    prior_start, prior_end = metrics.prior_period(start, end)
+    prior_start, prior_end = periods.prior_period(start, end)
     ex = list(excluded)
     inputs = neighborhood.MapInputs(
         "community_area", start, end, prior_start, prior_end,

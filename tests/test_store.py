@@ -391,18 +391,18 @@ def same_numbers(new, old, slots) -> None:
 def test_daily_path_equals_the_per_anchor_queries_on_the_sample(sample_store: Store):
     """The trends page slices windows and weeks from the daily counts; the per-anchor SQL (one scan per
     anchor) is the reference: every area, group, period and week must agree exactly."""
-    from dashboard import metrics
+    from dashboard import compstat
 
     first, last = sample_store.date_bounds()
-    days = metrics.day_cubes(sample_store.daily_area_counts())
-    weeks, old_weeks = metrics.weekly_cubes_from_days(days), metrics.weekly_cubes(sample_store.weekly_area_counts())
+    days = compstat.day_cubes(sample_store.daily_area_counts())
+    weeks, old_weeks = compstat.weekly_cubes_from_days(days), compstat.weekly_cubes(sample_store.weekly_area_counts())
     for level, cube in old_weeks.items():
         same_numbers(weeks[level], cube, cube.slots)
-    for anchor in (last, date(2017, 6, 14), date(2017, 2, 28), metrics.earliest_anchor(first, last)):
-        periods = metrics.trend_periods(anchor, first, last)
+    for anchor in (last, date(2017, 6, 14), date(2017, 2, 28), compstat.earliest_anchor(first, last)):
+        periods = compstat.trend_periods(anchor, first, last)
         names = [p[0] for p in periods]
-        new = metrics.window_cubes_from_days(days, periods)
-        old = metrics.window_cubes(sample_store.trend_window_counts(periods), names)
+        new = compstat.window_cubes_from_days(days, periods)
+        old = compstat.window_cubes(sample_store.trend_window_counts(periods), names)
         for level in old:
             same_numbers(new[level], old[level], names)
         assert new["citywide"].counts.sum() > 0

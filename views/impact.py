@@ -4,7 +4,7 @@ reporting warning, survey outcomes when loaded, and a one-page evidence brief pe
 
 import streamlit as st
 
-from dashboard import charts, designs, loader, metrics, schema, ui
+from dashboard import charts, designs, loader, outreach, periods, schema, ui
 
 st.title("Impact")
 f = ui.current_filters()
@@ -18,8 +18,8 @@ if f is None or not f.offense_groups or out_bounds is None:
 register = schema.program_register()
 by_type = loader.outreach_counts(["event_type"], *out_bounds)
 settings = ui.impact_controls(register, list(by_type["event_type"]), loader.levels(), bounds,
-                              metrics.impact_start_default(*bounds), f.offense_groups,
-                              lambda lv: metrics.area_names(loader.areas(lv)))
+                              periods.impact_start_default(*bounds), f.offense_groups,
+                              lambda lv: periods.area_names(loader.areas(lv)))
 event_type = settings.event_types[0]
 label = designs.type_label(register, event_type)
 if event_type not in set(by_type["event_type"]):
@@ -80,14 +80,14 @@ with tabs[4]:
     ui.deferred_csv_download(result.groups.table, "Areas and groups (CSV)", "impact_areas.csv", key="impact_areas_csv")
 
 with tabs[5]:
-    footprint = metrics.program_footprint(register, by_type, loader.outreach_counts(["event_type", "month"], *out_bounds),
+    footprint = outreach.program_footprint(register, by_type, loader.outreach_counts(["event_type", "month"], *out_bounds),
                                           {"districts": loader.outreach_counts(["event_type", "district"], *out_bounds),
                                            "beats": loader.outreach_counts(["event_type", "beat"], *out_bounds),
                                            "units": loader.outreach_counts(["event_type", "unit"], *out_bounds)})
     ui.table(footprint, key="impact_footprint", columns=ui.FOOTPRINT_COLUMNS)
-    caveats = result.caveats(metrics.recorded_for(by_type, event_type))
+    caveats = result.caveats(outreach.recorded_for(by_type, event_type))
     ui.html_download(lambda: designs.program_brief_html(
-        metrics.program_row(register, event_type), metrics.footprint_items(footprint, event_type), result, caveats,
+        outreach.program_row(register, event_type), outreach.footprint_items(footprint, event_type), result, caveats,
         f"Community policing dashboard · data version {loader.version()}"),
         f"One-page brief: {label} (HTML)", f"brief_{event_type}.html", key="impact_brief")
     ui.caption("The brief opens offline in any browser and prints on one page: where and how much the program "

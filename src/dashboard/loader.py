@@ -17,7 +17,7 @@ import geopandas as gpd
 import pandas as pd
 import streamlit as st
 
-from dashboard import config, geo, metrics, sample, schema
+from dashboard import compstat, config, geo, outreach, periods, sample, schema
 from dashboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -178,40 +178,40 @@ def _types(event_types: Sequence[str]) -> tuple[str, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _outreach_dose(token: str, level: str, start: date, end: date, types: tuple) -> pd.DataFrame:
-    return metrics.dose_table(areas(level), outreach_counts([level], start, end, event_types=types),
+    return outreach.dose_table(areas(level), outreach_counts([level], start, end, event_types=types),
                               population(level), level)
 
 
 def outreach_dose(level: str, start: date, end: date, event_types: Sequence[str]) -> pd.DataFrame:
-    """metrics.dose_table of the period's outreach (these event types) per area of ``level``."""
+    """outreach.dose_table of the period's outreach (these event types) per area of ``level``."""
     return _outreach_dose(version(), level, start, end, _types(event_types))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _coverage_gap(token: str, level: str, start: date, end: date, groups: tuple, types: tuple):
-    return metrics.coverage_gap(areas(level), incident_counts([level], start, end, list(groups)),
+    return outreach.coverage_gap(areas(level), incident_counts([level], start, end, list(groups)),
                                 outreach_counts([level], start, end, event_types=types), level)
 
 
 def coverage_gap(level: str, start: date, end: date, harm_groups: Sequence[str], event_types: Sequence[str]):
-    """metrics.coverage_gap of the period's incidents (these offense groups) against its outreach."""
+    """outreach.coverage_gap of the period's incidents (these offense groups) against its outreach."""
     return _coverage_gap(version(), level, start, end, tuple(sorted(harm_groups)), _types(event_types))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _adoption(token: str, start: date, end: date, types: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
-    breadth = metrics.adoption_breadth({
+    breadth = outreach.adoption_breadth({
         measure: outreach_counts(["event_type", "month", key], start, end, event_types=types)
         for measure, key in (("districts", "district"), ("beats", "beat"), ("units", "unit"))})
     labels = dict(zip(*(schema.program_register()[c] for c in ("event_type", "label")), strict=True))
-    concentration = metrics.concentration(
+    concentration = outreach.concentration(
         outreach_counts(["event_type", "unit"], start, end, event_types=types),
-        units=metrics.units(outreach_counts(["unit"], *date_bounds("outreach"))), labels=labels)
+        units=outreach.units(outreach_counts(["unit"], *date_bounds("outreach"))), labels=labels)
     return breadth, concentration
 
 
 def outreach_adoption(start: date, end: date, event_types: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(metrics.adoption_breadth, metrics.concentration) of the period's outreach (these event types)."""
+    """(outreach.adoption_breadth, outreach.concentration) of the period's outreach (these event types)."""
     return _adoption(version(), start, end, _types(event_types))
 
 
@@ -219,27 +219,27 @@ def outreach_adoption(start: date, end: date, event_types: Sequence[str]) -> tup
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _trend_days(token: str) -> tuple[date | None, dict[str, metrics.DayCube]]:
+def _trend_days(token: str) -> tuple[date | None, dict[str, compstat.DayCube]]:
     # Once per version: every later window or week is two array slices, so a new anchor date costs
     # no query (issue 3: a warm rerun after any filter change within 150 ms). Over the last
     # DAY_CUBE_YEARS years only (None: the whole data), which bounds the memory of a long history.
     bounds = date_bounds()
-    since = metrics.day_cube_start(*bounds) if bounds is not None else None
-    return since, metrics.day_cubes(store().daily_area_counts(since))
+    since = compstat.day_cube_start(*bounds) if bounds is not None else None
+    return since, compstat.day_cubes(store().daily_area_counts(since))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
-def _trend_windows(token: str, periods: tuple) -> dict[str, metrics.Cube]:
+def _trend_windows(token: str, periods: tuple) -> dict[str, compstat.Cube]:
     # cache_resource: read-only arrays shared across reruns, no pickled copy per rerun.
     since, days = _trend_days(token)
     if since is None or min(p[1] for p in periods) >= since:
-        return metrics.window_cubes_from_days(days, periods)
+        return compstat.window_cubes_from_days(days, periods)
     # An anchor older than the daily cubes reach: one query for its periods (the same numbers).
-    return metrics.window_cubes(store().trend_window_counts(periods), [p[0] for p in periods])
+    return compstat.window_cubes(store().trend_window_counts(periods), [p[0] for p in periods])
 
 
-def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, metrics.Cube]:
-    """Incidents in each (name, start, end) period as metrics.Cube per level (areas x offense groups x
+def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, compstat.Cube]:
+    """Incidents in each (name, start, end) period as compstat.Cube per level (areas x offense groups x
     periods), sliced from the version's daily counts (Store.daily_area_counts, ONE query per version)
     when they reach back far enough, else counted by Store.trend_window_counts: the same numbers.
     Read-only."""
@@ -247,23 +247,23 @@ def trend_windows(periods: Sequence[tuple[str, date, date]]) -> dict[str, metric
 
 
 @st.cache_resource(show_spinner=False, max_entries=2)
-def _trend_weeks(token: str) -> dict[str, metrics.Cube]:
-    return metrics.weekly_cubes_from_days(_trend_days(token)[1])
+def _trend_weeks(token: str) -> dict[str, compstat.Cube]:
+    return compstat.weekly_cubes_from_days(_trend_days(token)[1])
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _trend_weeks_between(token: str, start: date, end: date) -> dict[str, metrics.Cube]:
-    return metrics.weekly_cubes(store().weekly_area_counts(start, end))
+def _trend_weeks_between(token: str, start: date, end: date) -> dict[str, compstat.Cube]:
+    return compstat.weekly_cubes(store().weekly_area_counts(start, end))
 
 
-def trend_weeks(anchor: date) -> dict[str, metrics.Cube]:
-    """Weekly incidents as metrics.Cube per level (areas x offense groups x weeks), holding at least the
-    weeks the trends page reads for ``anchor`` (metrics.weeks_needed_from): sliced from the same daily
+def trend_weeks(anchor: date) -> dict[str, compstat.Cube]:
+    """Weekly incidents as compstat.Cube per level (areas x offense groups x weeks), holding at least the
+    weeks the trends page reads for ``anchor`` (compstat.weeks_needed_from): sliced from the same daily
     counts as trend_windows when they reach back far enough, else one query for those weeks; the same
-    numbers as metrics.weekly_cubes of Store.weekly_area_counts. Read-only."""
+    numbers as compstat.weekly_cubes of Store.weekly_area_counts. Read-only."""
     token = version()
     since, _ = _trend_days(token)
-    start = metrics.weeks_needed_from(anchor)
+    start = compstat.weeks_needed_from(anchor)
     if since is None or start >= since:
         return _trend_weeks(token)
     # to the end of the anchor's week, as the daily cubes hold it
@@ -308,7 +308,7 @@ def harm_weights_table() -> pd.DataFrame:
 
 def harm_weights() -> dict[str, float]:
     """offense_group -> weight from the harm weights file (a DashboardError naming the fix if malformed)."""
-    return metrics.parse_harm_weights(harm_weights_table())
+    return compstat.parse_harm_weights(harm_weights_table())
 
 
 # ------------------------------------------------------------------------------ uploads (analyst files)
@@ -455,7 +455,7 @@ def _map_inputs(token, level, start, end, groups, exclude, fine_needed):
     from dashboard import neighborhood
 
     s, ex = store(), (list(exclude) if exclude else None)
-    prior_start, prior_end = metrics.prior_period(start, end)
+    prior_start, prior_end = periods.prior_period(start, end)
     fine = next((f for f, c in neighborhood.NESTS.items() if c == level), None) if fine_needed else None
     return neighborhood.MapInputs(
         level=level, start=start, end=end, prior_start=prior_start, prior_end=prior_end,

@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dashboard import metrics, privacy, schema, stats
+from dashboard import periods, privacy, schema, stats
 
 # A fine level whose counts add up, area by area, to a coarser level's: the coarse page's totals are
 # published totals of the fine page, so both are suppressed together (privacy.suppress_nested).
@@ -43,8 +43,8 @@ def area_numbers(
     ``population``: area_id, population. Rates are NaN where population is missing or zero (never a
     division by a missing population); areas without incidents count 0.
     """
-    table = metrics.area_table(areas, current, prior, population, level)
-    table = table.merge(metrics.outreach_by_area(areas, outreach, level), on="area_id", how="left")
+    table = periods.area_table(areas, current, prior, population, level)
+    table = table.merge(periods.outreach_by_area(areas, outreach, level), on="area_id", how="left")
     valid = table["population"].fillna(0) > 0
     table["events_per_1000"] = np.where(valid, table["events"] / table["population"].where(valid) * 1000, np.nan)
     return table
@@ -229,7 +229,7 @@ def city_totals(counts: pd.Series, priors: pd.Series, table: pd.DataFrame, shown
     return {
         "count": count if shown else None,
         "prior": prior if prior_shown else None,
-        "pct_change": metrics.pct_change(count, prior) if shown and prior_shown else None,
+        "pct_change": periods.pct_change(count, prior) if shown and prior_shown else None,
         "rate_per_1000": rate if shown else None,
         "population": population or None,
     }
@@ -306,10 +306,10 @@ def tooltip_columns(has_population: bool, shaded: str = "") -> dict[str, str]:
     return {column: label for column, label in cols.items() if column != shaded}
 
 
-def legend_notes(filters: metrics.Filters, withheld: Withheld) -> list[str]:
+def legend_notes(filters: periods.Filters, withheld: Withheld) -> list[str]:
     """The map legend's notes: the filters (the colour bar's caption names measure and period) and what
     the public view withheld."""
-    return [f"Offense groups: {metrics.describe_groups(filters.offense_groups)}.", withheld.sentence()]
+    return [f"Offense groups: {periods.describe_groups(filters.offense_groups)}.", withheld.sentence()]
 
 
 def area_list(table: pd.DataFrame, measure_: Measure) -> pd.DataFrame:
@@ -385,7 +385,7 @@ def profile(
     out entirely when that count is itself withheld.
     """
     shown = bool(row.get("shown", True))
-    weeks = metrics.complete_weeks(weekly, start, end)  # every week of the period, missing ones 0
+    weeks = periods.complete_weeks(weekly, start, end)  # every week of the period, missing ones 0
     weekly_out = weeks.copy()
     weekly_note = ""
     if public:
@@ -535,7 +535,7 @@ def row_of(table: pd.DataFrame, area_id: str) -> pd.Series | None:
     return rows.iloc[0] if len(rows) else None
 
 
-def area_profile(row: pd.Series, table: pd.DataFrame, detail: Mapping[str, pd.DataFrame], filters: metrics.Filters,
+def area_profile(row: pd.Series, table: pd.DataFrame, detail: Mapping[str, pd.DataFrame], filters: periods.Filters,
                  *, public: bool, k: int, withheld: Withheld | None = None) -> Profile:
     """profile() for the row of an area from loader.area_detail's frames and the sidebar's filters."""
     label = schema.LEVELS[filters.level].label if filters.level in schema.LEVELS else filters.level

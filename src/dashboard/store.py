@@ -555,7 +555,7 @@ class Store:
         """Incidents per area (all three levels at once) x offense group x gun flag in each named period,
         in ONE scan: a CASE WHEN sum per period boundary.
 
-        ``periods``: (name, start, end inclusive); name must be an SQL identifier (metrics.trend_periods).
+        ``periods``: (name, start, end inclusive); name must be an SQL identifier (compstat.trend_periods).
         Returns community_area, district, beat (area ids; None where the record has none), offense_group,
         gun (1: a gun offense, see GUN_OFFENSE_SQL; else 0), then one count column per period ``name``.
         """
@@ -601,7 +601,7 @@ class Store:
         (None: the whole active version) in ONE scan (GROUPING SETS): level ("citywide" or a level key),
         area_id (None citywide), offense_group, day, count, gun (of them, gun offenses; GUN_OFFENSE_SQL).
 
-        What the trends page's counts are sliced from (metrics.day_cubes), once per version, so that a
+        What the trends page's counts are sliced from (compstat.day_cubes), once per version, so that a
         new anchor date needs no query. Text columns come back arrow-backed (no per-value objects: half
         a million rows on the sample)."""
         if not self.has("incidents"):

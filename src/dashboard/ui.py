@@ -19,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import offline, schema
+from dashboard.compstat import TREND_WINDOWS, TrendsView
 from dashboard.errors import DashboardError
-from dashboard.metrics import TREND_WINDOWS, Filters, TrendsView
+from dashboard.periods import Filters
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ def _apply_pending_filters() -> None:
 def trends_state_from_url(read: Callable[[dict], tuple[TrendsView, list[str]]],
                           current: Filters) -> list[str]:
     """Once per session, on the trends page's first run: read the link's query parameters with ``read``
-    (metrics.parse_trends_query), seed the page's widgets with them and, if the link names other sidebar
+    (compstat.parse_trends_query), seed the page's widgets with them and, if the link names other sidebar
     filters (geography, offense groups), set those and rerun once. Returns, once, the messages about
     values the link had that were ignored."""
     if not st.session_state.get(_TRENDS_READ_KEY):
