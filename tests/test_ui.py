@@ -143,11 +143,12 @@ def test_latest_choice_follows_whichever_changed_last(monkeypatch):
 
 
 def _page_design_results():
-    from dashboard import designs, ui
+    from dashboard import ui
+    from dashboard.designs import estimates
 
-    ui.design_result("WDD", designs.Estimate.from_se("wdd", "x", "count", -120.0, 40.0,
+    ui.design_result("WDD", estimates.Estimate.from_se("wdd", "x", "count", -120.0, 40.0,
                                                      versus="the comparison areas imply"), "help")
-    ui.design_result("ES", designs.Skipped("event_study", "No comparison areas."), "help")
+    ui.design_result("ES", estimates.Skipped("event_study", "No comparison areas."), "help")
 
 
 def test_design_result_shows_estimate_interval_verdict_and_detectable_effect_or_why_not():

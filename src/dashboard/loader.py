@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import compstat, config, geo, outreach, periods, sample, schema
+from dashboard.designs import analysis, selection
 from dashboard.store import Store
 
 log = logging.getLogger(__name__)
@@ -542,27 +543,24 @@ def hex_polygons(cells: Sequence[str]) -> gpd.GeoDataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _neighbours(token: str, level: str) -> dict[str, set[str]]:
-    from dashboard import designs
 
-    return designs.neighbours(areas(level))
+    return selection.neighbours(areas(level))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _parents(token: str, level: str) -> dict[str, str] | None:
-    from dashboard import designs
 
     if level != "beat" or "district" not in levels():
         return None
-    return designs.parent_areas(areas("beat"), areas("district"))
+    return selection.parent_areas(areas("beat"), areas("district"))
 
 
 @st.cache_data(show_spinner="Running the impact designs…", max_entries=32)
 def _impact(token: str, settings):
-    from dashboard import designs
 
     st_ = store()
     bounds = st_.date_bounds("incidents")
-    weeks = designs.complete_week_range(*bounds) if bounds else None
+    weeks = selection.complete_week_range(*bounds) if bounds else None
     if weeks is None:
         return None
     first, last = weeks
@@ -580,13 +578,13 @@ def _impact(token: str, settings):
     citywide = None
     if settings.citywide:
         citywide = st_.count_incidents(["week"], first, end, offense_groups=groups)
-    dose = designs.dose_frame(areas(level), before, after, level)
-    return designs.run_impact(settings, panel, dose, _neighbours(token, level), _parents(token, level),
-                              designs.first_events(weekly, level, since=settings.before[0]), citywide)
+    dose = selection.dose_frame(areas(level), before, after, level)
+    return analysis.run_impact(settings, panel, dose, _neighbours(token, level), _parents(token, level),
+                              selection.first_events(weekly, level, since=settings.before[0]), citywide)
 
 
 def impact(settings):
-    """Run the impact designs (designs.run_impact) for a designs.ImpactSettings on the loaded data:
+    """Run the impact designs (analysis.run_impact) for an analysis.ImpactSettings on the loaded data:
     treated / comparison / buffer areas, WDD, stacked event study, ITS. None when no complete week of
     incidents is loaded. Cached per store version and settings."""
     return _impact(version(), settings)
