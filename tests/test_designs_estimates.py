@@ -7,9 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from dashboard.designs import (
-    estimates,
-)
+from dashboard.designs import estimates
 
 TOL = 1e-9
 

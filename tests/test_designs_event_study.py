@@ -11,10 +11,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from dashboard.designs import (
-    estimates,
-    event_study,
-)
+from dashboard.designs import estimates, event_study
 
 TOL = 1e-9
 

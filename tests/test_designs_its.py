@@ -10,10 +10,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from dashboard.designs import (
-    estimates,
-    its,
-)
+from dashboard.designs import estimates, its
 
 TOL = 1e-9
 

@@ -8,9 +8,7 @@ import math
 import numpy as np
 import statsmodels.api as sm
 
-from dashboard.designs import (
-    poisson,
-)
+from dashboard.designs import poisson
 
 TOL = 1e-9
 

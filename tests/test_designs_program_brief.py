@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.designs import (
-    program_brief,
-)
+from dashboard.designs import program_brief
 
 TOL = 1e-9
 

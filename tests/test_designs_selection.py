@@ -6,9 +6,7 @@ from datetime import date
 
 import pandas as pd
 
-from dashboard.designs import (
-    selection,
-)
+from dashboard.designs import selection
 from tests.simulate import area_grid
 
 TOL = 1e-9

@@ -8,9 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard.designs import (
-    survey,
-)
+from dashboard.designs import survey
 
 TOL = 1e-9
 

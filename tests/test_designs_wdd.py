@@ -12,9 +12,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 
-from dashboard.designs import (
-    wdd,
-)
+from dashboard.designs import wdd
 
 TOL = 1e-9
 
