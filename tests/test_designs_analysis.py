@@ -90,3 +90,9 @@ def test_run_impact_on_degenerate_selections_gives_a_result_or_a_reason(case):
     brief = program_brief.program_brief_html({"program": "Test program", "label": "Beat meeting"}, {"Events": "3"},
                                              result, result.caveats(("events",)), "test")
     assert "@page" in brief
+
+
+def test_impact_on_a_store_without_incidents_is_none(store):
+    settings = analysis.ImpactSettings(event_types=("beat_meeting",), level="beat", mode="dose", control_rule="few",
+                                       start=pd.Timestamp("2017-01-02").date(), weeks=8)
+    assert analysis.impact_on(store, settings, area_grid(2), {}, None) is None

@@ -26,15 +26,23 @@ def _cluster_design(seed: int, areas: int = 30, weeks: int = 50, effect: float =
     return y, x, area
 
 
-def test_poisson_cluster_fit_equals_statsmodels_and_finds_the_planted_effect(monkeypatch):
-    y, x, groups = _cluster_design(seed=5)
-    direct = sm.GLM(y, x, family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                                            tol=1e-14, maxiter=200)
+def _statsmodels_cluster_fit(y, x, groups):
+    return sm.GLM(y, x, family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": groups},
+                                                          tol=1e-14, maxiter=200)
 
+
+def _forbid_statsmodels(monkeypatch, why: str) -> None:
+    """Make the fit fail if it falls back to statsmodels' GLM."""
     def no_statsmodels(*args, **kwargs):
-        raise AssertionError("the sparse Newton fit should not need statsmodels here")
+        raise AssertionError(why)
 
     monkeypatch.setattr(poisson, "GLM", no_statsmodels)
+
+
+def test_poisson_cluster_fit_equals_statsmodels_and_finds_the_planted_effect(monkeypatch):
+    y, x, groups = _cluster_design(seed=5)
+    direct = _statsmodels_cluster_fit(y, x, groups)
+    _forbid_statsmodels(monkeypatch, "the sparse Newton fit should not need statsmodels here")
     fit = poisson.poisson_cluster_fit(y, x, groups)
     assert np.max(np.abs(fit.params - direct.params)) < TOL
     assert np.max(np.abs(fit.cov - direct.cov_params())) < TOL
@@ -72,13 +80,8 @@ def test_estimable_columns_do_not_move_with_rounding():
 def test_poisson_cluster_fit_of_a_rank_deficient_design_fits_its_estimable_columns(monkeypatch):
     y, x, groups = _cluster_design(seed=6, areas=8, weeks=12)
     full = np.column_stack([x, x[:, -1], np.zeros(len(y))])  # the treatment twice, and an empty column
-    direct = sm.GLM(y, x, family=sm.families.Poisson()).fit(cov_type="cluster", cov_kwds={"groups": groups},
-                                                            tol=1e-14, maxiter=200)
-
-    def no_statsmodels(*args, **kwargs):
-        raise AssertionError("the estimable columns are full rank: the sparse Newton fit needs no help")
-
-    monkeypatch.setattr(poisson, "GLM", no_statsmodels)
+    direct = _statsmodels_cluster_fit(y, x, groups)
+    _forbid_statsmodels(monkeypatch, "the estimable columns are full rank: the sparse Newton fit needs no help")
     fit = poisson.poisson_cluster_fit(y, full, groups)
     k = x.shape[1]
     assert fit.aliased.tolist() == [False] * k + [True, True]

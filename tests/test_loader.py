@@ -136,14 +136,14 @@ def test_anchors_older_than_the_daily_cubes_are_counted_by_query(app_env, monkey
     each and hold exactly the numbers of daily cubes over the whole sample."""
     from tests.test_store import same_numbers
 
-    caches = (loader.clear_settings, loader.store.clear, loader._trend_days.clear, loader._trend_windows.clear,
-              loader._trend_weeks.clear, loader._trend_weeks_between.clear)
+    caches = (loader.clear_settings, loader.store.clear, loader.trend_days.clear, loader.trend_windows.clear,
+              loader._weeks_of_days.clear, loader._weeks_between.clear)
     for fn in caches:
         fn()
     monkeypatch.setattr(compstat, "DAY_CUBE_YEARS", 1)
     try:
         first, last = loader.date_bounds()
-        since, _ = loader._trend_days(loader.version())
+        since, _ = loader.trend_days()
         assert since == date(2017, 1, 2)  # the first Monday a year before 31 December 2017
         full = compstat.day_cubes(loader.store().daily_area_counts())
         asked = []
@@ -167,3 +167,54 @@ def test_anchors_older_than_the_daily_cubes_are_counted_by_query(app_env, monkey
     finally:
         for fn in caches:
             fn()
+
+
+# ------------------------------------------------------------------ the cached decorator
+
+
+def test_cached_keys_on_the_version_and_normalised_arguments(fresh_loader):
+    fresh_loader.commit("incidents", rows(1), Provenance(source="t"))
+    calls = []
+
+    @loader.cached(sets=("groups",))
+    def counted(by, groups=None, _unhashed=None):
+        calls.append((by, groups))
+        return len(calls)
+
+    @loader.cached()
+    def other(by, groups=None, _unhashed=None):  # the same arguments: its own cache all the same
+        return "other"
+
+    assert counted(["a", "b"], ["y", "x"]) == 1
+    assert calls == [(("a", "b"), ("x", "y"))]  # called with what it is keyed on: tuples, sets sorted
+    assert counted(("a", "b"), ("x", "y"), _unhashed=object()) == 1  # list or tuple, any order: one entry
+    assert counted(["b", "a"], ["x", "y"]) == 2  # the order of ``by`` is kept: another entry
+    assert other(["a", "b"], ["y", "x"]) == "other"
+    fresh_loader.commit("incidents", rows(2), Provenance(source="t"))  # a new version: worked out again
+    assert counted(["a", "b"], ["x", "y"]) == 3
+    counted.clear()
+    assert counted(["a", "b"], ["x", "y"]) == 4
+
+
+def test_cached_without_the_version_and_as_a_shared_resource(fresh_loader):
+    fresh_loader.commit("incidents", rows(1), Provenance(source="t"))
+
+    calls = []
+
+    @loader.cached(versioned=False)
+    def by_file(path):
+        calls.append(path)
+        return [path]
+
+    @loader.cached(resource=True)
+    def shared(level):
+        return [level]
+
+    first = by_file("a.csv")
+    fresh_loader.commit("incidents", rows(2), Provenance(source="t"))
+    assert by_file("a.csv") == first and calls == ["a.csv"]  # keyed on the file alone: not read again
+    assert by_file("a.csv") is not by_file("a.csv")  # cache_data: a copy for each caller
+    before = shared("beat")
+    assert shared("beat") is before  # cache_resource: one shared object ...
+    fresh_loader.commit("incidents", rows(3), Provenance(source="t"))
+    assert shared("beat") is not before  # ... per version

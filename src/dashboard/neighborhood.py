@@ -2,8 +2,8 @@
 dose), the public-safe version of that table, and one area's profile for the drill-down panel, the
 side-by-side comparison and the council brief.
 
-Pure pandas on small aggregated frames (what the store's SQL returns): no Streamlit, no store, no
-figures. Verdicts come from stats.assess_changes (the trends page's test: exact Poisson and
+Pure pandas on small aggregated frames (what the store's SQL returns): no Streamlit, no store of its own
+(map_inputs and area_detail read the one handed to them), no figures. Verdicts come from stats.assess_changes (the trends page's test: exact Poisson and
 overdispersion-aware, Benjamini-Hochberg across areas); suppression from privacy. Functions say which
 columns they return.
 """
@@ -485,6 +485,44 @@ class MapInputs:
     @property
     def fine_level(self) -> str | None:
         return next((fine for fine, coarse in NESTS.items() if coarse == self.level), None)
+
+
+def map_inputs(source, level: str, start: date, end: date, offense_groups: Sequence[str] | None,
+               exclude_offenses: Sequence[str] | None, nesting: pd.DataFrame | None,
+               fine_needed: bool) -> MapInputs:
+    """The map page's MapInputs read from ``source`` (a Store: count_incidents, count_outreach,
+    population): counts by area for the period and a year earlier, weekly counts, population, outreach,
+    and, when ``fine_needed``, the counts of the level that nests in ``level`` (NESTS)."""
+    ex = list(exclude_offenses) if exclude_offenses else None
+    prior_start, prior_end = periods.prior_period(start, end)
+    fine = next((f for f, c in NESTS.items() if c == level), None) if fine_needed else None
+
+    def counts(by: str, first: date, last: date) -> pd.DataFrame:
+        return source.count_incidents([by], first, last, offense_groups, exclude_offenses=ex)
+
+    return MapInputs(
+        level=level, start=start, end=end, prior_start=prior_start, prior_end=prior_end,
+        current=counts(level, start, end), prior=counts(level, prior_start, prior_end),
+        weekly=source.count_incidents(["week", level], start, end, offense_groups, exclude_offenses=ex),
+        population=source.population(level), outreach=source.count_outreach([level], start, end),
+        nesting=nesting,
+        fine_current=counts(fine, start, end) if fine else None,
+        fine_prior=counts(fine, prior_start, prior_end) if fine else None,
+    )
+
+
+def area_detail(source, level: str, area_id: str, start: date, end: date, offense_groups: Sequence[str] | None,
+                exclude_offenses: Sequence[str] | None) -> dict[str, pd.DataFrame]:
+    """One area's drill-down frames read from ``source`` (a Store): weekly [week, count], offenses
+    [offense, count], offense_types (every offense counted citywide in the period), events
+    (Store.outreach_events)."""
+    ex, area = (list(exclude_offenses) if exclude_offenses else None), (level, area_id)
+    return {
+        "weekly": source.count_incidents(["week"], start, end, offense_groups, area=area, exclude_offenses=ex),
+        "offenses": source.count_incidents(["offense"], start, end, offense_groups, area=area, exclude_offenses=ex),
+        "offense_types": source.count_incidents(["offense"], start, end, offense_groups, exclude_offenses=ex),
+        "events": source.outreach_events(start, end, area=area),
+    }
 
 
 def _series(frame: pd.DataFrame | None, level: str | None, ids: pd.Series) -> pd.Series | None:

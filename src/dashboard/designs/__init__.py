@@ -1,4 +1,4 @@
-"""Impact designs, one module each (wdd, event_study, its, survey) with the shared Poisson fit (poisson), the
+"""Impact designs, one module each (wdd, event_study, its, survey), with the shared Poisson fit (poisson), the
 choice of areas (selection) and the whole analysis (analysis). Pure code over small aggregated frames: no
-Streamlit, no plotting; the store is read only through analysis.load_inputs' queries.
+Streamlit, no plotting; the only reads are analysis.impact_on's, through the store it is handed.
 """

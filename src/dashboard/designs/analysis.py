@@ -1,5 +1,5 @@
 """The whole impact analysis the page shows: its settings, running every design on one selection, and
-the result with its caveats. No Streamlit, no store, no plotting.
+the result with its caveats. No Streamlit, no plotting, no store of its own: impact_on reads the one handed to it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from dashboard.designs import selection
 from dashboard.designs.estimates import ALPHA, WEEK, Estimate, Skipped
 from dashboard.designs.event_study import EventStudy, complete_panel, event_study
 from dashboard.designs.its import Its, interrupted_time_series
@@ -257,3 +258,33 @@ def run_impact(settings: ImpactSettings, panel: pd.DataFrame, dose: pd.DataFrame
                  else min(groups.starts.values()))
     its = interrupted_time_series(series, its_start)
     return ImpactResult(settings, groups, wdd_result, es, its, weekly, tuple(notes))
+
+
+def impact_on(source, settings: ImpactSettings, areas: pd.DataFrame, near: Mapping[str, set[str]],
+              parents: Mapping[str, str] | None) -> ImpactResult | None:
+    """run_impact for ``settings`` on the data of ``source`` (a Store: date_bounds, has, count_incidents,
+    count_outreach): the incident panel over every complete week loaded, the dose before and after the start
+    in ``areas`` (area_id, name of the settings' level) and each area's first event. None when no complete
+    week of incidents is loaded."""
+    bounds = source.date_bounds("incidents")
+    weeks = selection.complete_week_range(*bounds) if bounds else None
+    if weeks is None:
+        return None
+    first, last = weeks
+    end = (pd.Timestamp(last) + pd.Timedelta(days=6)).date()
+    level = settings.level
+    groups = settings.offense_groups
+    panel = source.count_incidents([level, "week"], first, end, offense_groups=groups)
+    panel = panel.rename(columns={level: "area_id"})
+    types = list(settings.event_types)
+    before = source.count_outreach([level], *settings.before, event_types=types)
+    after = source.count_outreach([level], *settings.after, event_types=types)
+    out_bounds = source.date_bounds("outreach") if source.has("outreach") else None
+    weekly = (source.count_outreach([level, "week"], *out_bounds, event_types=types) if out_bounds
+              else pd.DataFrame(columns=[level, "week", "events"]))
+    citywide = None
+    if settings.citywide:
+        citywide = source.count_incidents(["week"], first, end, offense_groups=groups)
+    dose = selection.dose_frame(areas, before, after, level)
+    return run_impact(settings, panel, dose, near, parents, selection.first_events(weekly, level, since=settings.before[0]),
+                      citywide)
