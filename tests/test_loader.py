@@ -134,7 +134,7 @@ def test_outreach_weeks_filters_one_frame_like_the_query(app_env):
 def test_anchors_older_than_the_daily_cubes_are_counted_by_query(app_env, monkeypatch):
     """With daily cubes over the last year only, an older anchor's windows and weeks come from one query
     each and hold exactly the numbers of daily cubes over the whole sample."""
-    from tests.test_store import same_numbers
+    from tests.test_queries import same_numbers
 
     caches = (loader.clear_settings, loader.store.clear, loader.trend_days.clear, loader.trend_windows.clear,
               loader._weeks_of_days.clear, loader._weeks_between.clear)

@@ -49,6 +49,16 @@ def weeks_needed_from(anchor: date) -> date:
 OUTCOMES: dict[str, str] = {"outcome_homicide": "Homicides", "outcome_guns": "Gun and weapons offenses"}
 
 
+# Gun offenses, one of the trends page's reporting-insensitive outcomes (OUTCOMES), as the store's SQL counts
+# them: the weapons group (unlawful possession, use or sale of firearms, reckless discharge, concealed-carry
+# violations) plus any offense whose detail names a handgun, firearm or gun (armed robbery, aggravated
+# assault and battery with a gun). Chicago's "GUN OFFENDER: ..." records are registry duties, not gun use,
+# and are left out (checked against the sample's offense_detail values).
+_DETAIL = "UPPER(COALESCE(offense_detail, ''))"
+GUN_OFFENSE_SQL = (f"(offense_group = 'weapons' OR {_DETAIL} LIKE '%HANDGUN%' OR {_DETAIL} LIKE '%FIREARM%' "
+                   f"OR ({_DETAIL} LIKE '%GUN%' AND {_DETAIL} NOT LIKE 'GUN OFFENDER%'))")
+
+
 @dataclass(frozen=True)
 class Window:
     """A CompStat window: ``key`` in TREND_WINDOWS, inclusive start and end dates."""
