@@ -439,4 +439,3 @@ def _content_hash(con: Any, table: str, columns: Sequence[str], keys: Sequence[s
     DuckDB of the typed values directly, about 8x faster on 1M rows than hashing a text rendering)."""
     row = con.execute(f"SELECT COUNT(*), SUM({dialect.row_hash(columns)}) FROM {table}").fetchone()  # noqa: S608
     return hashlib.sha256(f"{row[0]}:{row[1]}".encode()).hexdigest()[:16]
-
