@@ -8,7 +8,7 @@ state) is refused before it runs. Pages are composition only; see docs/developin
 
 import streamlit as st
 
-from dashboard import access, loader, metrics, ui
+from dashboard import access, loader, periods, ui
 
 st.set_page_config(page_title="Community policing dashboard", page_icon="🤝",
                    layout="wide")
@@ -28,7 +28,7 @@ with ui.error_boundary(loader.base_settings().show_error_details):
     ui.set_identity(who, ui.view_toggle(who.role, settings.public_view))
     bounds = loader.date_bounds()
     if bounds is not None:
-        ui.set_filters(ui.sidebar_filters(bounds, metrics.default_period(*bounds), loader.offense_groups(),
+        ui.set_filters(ui.sidebar_filters(bounds, periods.default_period(*bounds), loader.offense_groups(),
                                           loader.levels()))
     else:
         ui.set_filters(None)

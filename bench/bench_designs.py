@@ -5,7 +5,7 @@ treated areas (``effect`` 0.85) and as many with no effect. Checked bounds (the 
 the 95% interval covers the planted effect in at least 93% of panels, and with no effect the design says
 "unlikely to be chance" in at most 6%. Also printed, not checked: power, runtime, and the variants the
 designs deliberately do not use (Poisson-only WDD, Newey-West-only ITS, an overdispersed DGP), so the
-choices in src/dashboard/designs.py can be re-examined.
+choices in src/dashboard/designs/ can be re-examined.
 
     .venv/bin/python bench/bench_designs.py            # 2.5 minutes on 2 cores (4 with --extra)
     .venv/bin/python bench/bench_designs.py --panels 400 --extra
@@ -21,11 +21,15 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import statsmodels.api as sm
 
-from dashboard import designs
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.simulate: the panels the tests use
+
+from dashboard.designs import estimates, event_study, its
+from tests.simulate import SimulatedPanel, simulate_panel, simulated_wdd
 
 COVERAGE_MIN = 0.93
 FALSE_POSITIVE_MAX = 0.06
@@ -44,7 +48,7 @@ class Tally:
     seconds: float = 0.0
     ses: list[float] = field(default_factory=list)
 
-    def add(self, est: designs.Estimate, truth: float, null: bool) -> None:
+    def add(self, est: estimates.Estimate, truth: float, null: bool) -> None:
         if null:
             self.null_panels += 1
             self.null_hits += est.significant
@@ -74,16 +78,16 @@ class Tally:
         return out
 
 
-def its_hac_only(series, start) -> designs.Estimate:
-    """The ITS level change with Newey-West errors alone (what designs.py does not use; see its docstring)."""
-    x, _, _ = designs.its_design(series["week"], start)
+def its_hac_only(series, start) -> estimates.Estimate:
+    """The ITS level change with Newey-West errors alone (what designs.its does not use; see its docstring)."""
+    x, _, _ = its.its_design(series["week"], start)
     fit = sm.GLM(series["count"].to_numpy(float), x.to_numpy(), family=sm.families.Poisson()).fit(
-        cov_type="HAC", cov_kwds={"maxlags": designs.newey_west_lags(len(series))})
+        cov_type="HAC", cov_kwds={"maxlags": its.newey_west_lags(len(series))})
     i = list(x.columns).index("level")
-    return designs.Estimate.from_se("its", "hac only", "log_ratio", float(fit.params[i]), float(fit.bse[i]))
+    return estimates.Estimate.from_se("its", "hac only", "log_ratio", float(fit.params[i]), float(fit.bse[i]))
 
 
-def treated_series(sim: designs.SimulatedPanel):
+def treated_series(sim: SimulatedPanel):
     p = sim.panel
     return p[p["area_id"].isin(sim.treated)].groupby("week", as_index=False)["count"].sum()
 
@@ -93,23 +97,23 @@ def run_common(tallies: dict[str, Tally], rng, panels: int, frailty: float | Non
     """One panel feeds the WDD, the event study with a common start and the ITS."""
     for null in (False, True):
         for _ in range(panels):
-            sim = designs.simulate_panel(rng, effect=1.0 if null else 0.85, frailty=frailty)
+            sim = simulate_panel(rng, effect=1.0 if null else 0.85, frailty=frailty)
             t = time.perf_counter()
-            w = designs.simulated_wdd(sim)
+            w = simulated_wdd(sim)
             tallies[f"wdd{tag}"].seconds += time.perf_counter() - t
             tallies[f"wdd{tag}"].add(w.total, sim.true_wdd, null)
             if extra:
                 tallies[f"wdd_poisson{tag}"].add(w.poisson_total, sim.true_wdd, null)
             t = time.perf_counter()
-            es = designs.event_study(sim.panel[["area_id", "week", "count"]], sim.starts, sim.control, sim.weeks,
+            es = event_study.event_study(sim.panel[["area_id", "week", "count"]], sim.starts, sim.control, sim.weeks,
                                      leads_lags=False)
             tallies[f"es{tag}"].seconds += time.perf_counter() - t
             tallies[f"es{tag}"].add(es.pooled, sim.true_log_ratio, null)
             series = treated_series(sim)
             t = time.perf_counter()
-            its = designs.interrupted_time_series(series, sim.start)
+            fit = its.interrupted_time_series(series, sim.start)
             tallies[f"its{tag}"].seconds += time.perf_counter() - t
-            tallies[f"its{tag}"].add(its.level, sim.true_log_ratio, null)
+            tallies[f"its{tag}"].add(fit.level, sim.true_log_ratio, null)
             if extra:
                 tallies[f"its_hac{tag}"].add(its_hac_only(series, sim.start), sim.true_log_ratio, null)
 
@@ -117,10 +121,10 @@ def run_common(tallies: dict[str, Tally], rng, panels: int, frailty: float | Non
 def run_staggered(tally: Tally, rng, panels: int, frailty: float | None) -> None:
     for null in (False, True):
         for _ in range(panels):
-            sim = designs.simulate_panel(rng, effect=1.0 if null else 0.85, staggered=True, weeks=13,
+            sim = simulate_panel(rng, effect=1.0 if null else 0.85, staggered=True, weeks=13,
                                          frailty=frailty)
             t = time.perf_counter()
-            es = designs.event_study(sim.panel[["area_id", "week", "count"]], sim.starts, sim.control, sim.weeks,
+            es = event_study.event_study(sim.panel[["area_id", "week", "count"]], sim.starts, sim.control, sim.weeks,
                                      leads_lags=False)
             tally.seconds += time.perf_counter() - t
             tally.add(es.pooled, sim.true_log_ratio, null)

@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from dashboard import config, geo, hotspots, maps, metrics, neighborhood, sample  # noqa: E402
+from dashboard import config, geo, hotspots, maps, neighborhood, periods, sample  # noqa: E402
 from dashboard.store import Store  # noqa: E402
 
 
@@ -43,7 +43,7 @@ def timed(fn, repeat: int):
 
 def level_row(store: Store, level: str, start: date, end: date, groups, cfg, repeat: int) -> dict:
     excluded = list(cfg.sensitive_offenses)
-    prior_start, prior_end = metrics.prior_period(start, end)
+    prior_start, prior_end = periods.prior_period(start, end)
     areas = geo.from_store(store.areas(level))
     levels = store.levels()
     nesting = None
@@ -98,7 +98,7 @@ def hex_row(store: Store, resolution: int, start: date, end: date, groups, cfg, 
     cells, sup = hotspots.publish_cells(result, public=True, k=cfg.min_cell_count)
     shapes = hotspots.polygons(cells["cell"].tolist())
     beats = geo.from_store(store.areas("beat"))
-    events = metrics.outreach_by_area(beats, store.count_outreach(["beat"], start, end), "beat")
+    events = periods.outreach_by_area(beats, store.count_outreach(["beat"], start, end), "beat")
 
     def build():
         m = maps.count_choropleth(shapes, cells, value_column="count", text_column="count_text",

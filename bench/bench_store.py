@@ -30,7 +30,7 @@ def median_ms(values: list[float]) -> float:
 
 
 def measure(target_factory, repeat: int, seeds: int) -> dict[str, float]:
-    from dashboard import metrics, sample
+    from dashboard import compstat, sample
     from dashboard.store import Store
 
     out: dict[str, list[float]] = {"seed_s": []}
@@ -42,7 +42,7 @@ def measure(target_factory, repeat: int, seeds: int) -> dict[str, float]:
         out["seed_s"].append(time.perf_counter() - t)
     first, last = store.date_bounds()
     start = last - timedelta(days=27)
-    periods = metrics.trend_periods(last, first, last)
+    periods = compstat.trend_periods(last, first, last)
     queries = {
         "count_by_community_area_28d": lambda: store.count_incidents(["community_area"], start, last),
         "count_by_week_and_group_1y": lambda: store.count_incidents(["week", "offense_group"],

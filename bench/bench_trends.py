@@ -4,7 +4,7 @@ Streamlit, and warm AppTest reruns after each kind of filter change.
 Run: .venv/bin/python bench/bench_trends.py [--repeat 7] [--json]
 
 - sql_daily_counts + compute_day_cubes: what the page does once per data version (Store.daily_area_counts,
-  ONE scan, laid out as running daily totals by metrics.day_cubes); compute_windows_from_days: what a new
+  ONE scan, laid out as running daily totals by compstat.day_cubes); compute_windows_from_days: what a new
   anchor date costs after that (array slices, no query).
 - sql_window_counts, sql_weekly_counts, compute_cubes: the per-anchor query path the page used before
   (kept as the reference the tests compare the daily path with), for comparison.
@@ -40,13 +40,13 @@ def median_ms(values: list[float]) -> float:
 
 
 def sql_and_compute(data_dir: Path, repeat: int) -> dict[str, float]:
-    from dashboard import metrics, schema, stats
+    from dashboard import compstat, schema, stats
     from dashboard.store import Store
 
     store = Store(data_dir / "dashboard.duckdb")
     first, last = store.date_bounds()
     anchor = last
-    periods = metrics.trend_periods(anchor, first, last)
+    periods = compstat.trend_periods(anchor, first, last)
     store.query("SELECT 1")
     times: dict[str, list[float]] = {"sql_window_counts": [], "sql_weekly_counts": [], "compute_cubes": [],
                                      "sql_daily_counts": [], "compute_day_cubes": [],
@@ -57,33 +57,33 @@ def sql_and_compute(data_dir: Path, repeat: int) -> dict[str, float]:
         daily = store.daily_area_counts()
         times["sql_daily_counts"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        days = metrics.day_cubes(daily)
+        days = compstat.day_cubes(daily)
         times["compute_day_cubes"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        metrics.window_cubes_from_days(days, periods)
+        compstat.window_cubes_from_days(days, periods)
         times["compute_windows_from_days"].append(time.perf_counter() - t)
     for _ in range(repeat):
         t = time.perf_counter()
         counts = store.trend_window_counts(periods)
         times["sql_window_counts"].append(time.perf_counter() - t)
         t = time.perf_counter()
-        weekly = store.weekly_area_counts(date(anchor.year - metrics.AVERAGE_YEARS - 2, 1, 1))
+        weekly = store.weekly_area_counts(date(anchor.year - compstat.AVERAGE_YEARS - 2, 1, 1))
         times["sql_weekly_counts"].append(time.perf_counter() - t)
     t = time.perf_counter()
-    windows = metrics.window_cubes(counts, [p[0] for p in periods])
-    weeks = metrics.weekly_cubes(weekly)
+    windows = compstat.window_cubes(counts, [p[0] for p in periods])
+    weeks = compstat.weekly_cubes(weekly)
     times["compute_cubes"].append(time.perf_counter() - t)
     groups = list(schema.OFFENSE_GROUPS)
     for level in ("district", "beat"):
         areas = store.areas(level)[["area_id", "name"]]
         for _ in range(repeat):
             t = time.perf_counter()
-            rows = stats.assess_changes(metrics.trend_rows(windows, weeks, anchor, first, last, level, "citywide",
+            rows = stats.assess_changes(compstat.trend_rows(windows, weeks, anchor, first, last, level, "citywide",
                                                            groups))
-            area_rows = stats.assess_changes(metrics.area_trend_rows(windows, weeks, anchor, "28d", first, last,
+            area_rows = stats.assess_changes(compstat.area_trend_rows(windows, weeks, anchor, "28d", first, last,
                                                                      level, groups, areas))
-            metrics.weekly_trend(weeks, anchor, first, last, level, "citywide", groups)
-            metrics.changed_summary(area_rows, level, "28 days")
+            compstat.weekly_trend(weeks, anchor, first, last, level, "citywide", groups)
+            compstat.changed_summary(area_rows, level, "28 days")
             times[f"compute_page_{level}"].append(time.perf_counter() - t)
     store.close()
     return {k: median_ms(v) for k, v in times.items() if v} | {"rows_assessed": len(rows)}

@@ -12,7 +12,13 @@ from tests.conftest import REPO
 
 PACKAGE = REPO / "src" / "dashboard"
 PAGES = sorted((REPO / "views").glob("*.py"))
-MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"})
+
+
+def mirror_test_file(module) -> str:
+    """tests/test_<module>.py; a subpackage's module is tests/test_<package>_<module>.py."""
+    parts = module.relative_to(PACKAGE).with_suffix("").parts
+    return f"test_{'_'.join(parts)}.py"
 
 
 def imports(path) -> set[str]:
@@ -54,7 +60,7 @@ def test_every_module_says_what_it_is_for(module):
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
 def test_every_module_has_its_test_file(module):
-    assert (REPO / "tests" / f"test_{module.stem}.py").is_file()
+    assert (REPO / "tests" / mirror_test_file(module)).is_file()
 
 
 def test_no_cdn_or_tile_host_in_product_code():

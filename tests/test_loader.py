@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from dashboard import loader
+from dashboard import compstat, loader, schema
 from dashboard.store import Provenance, Store
 from tests.conftest import incidents_frame
 
@@ -56,8 +56,6 @@ def test_store_is_seeded_from_the_sample_on_first_use(tmp_path, monkeypatch, sam
 # ------------------------------------------------------------------ crime trends: one query per aggregate
 
 def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
-    from dashboard import metrics
-
     incidents = incidents_frame([
         {"incident_id": "1", "occurred_at": "2017-12-04 00:00", "offense": "BATTERY", "offense_group": "violent",
          "offense_detail": "AGGRAVATED: HANDGUN", "district_id": "11", "beat_id": "1111", "community_area_id": "23"},
@@ -72,9 +70,9 @@ def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
     ])
     fresh_loader.commit("incidents", incidents, Provenance(source="t"))
     anchor, first, last = date(2017, 12, 31), date(2016, 1, 1), date(2017, 12, 31)
-    cubes = loader.trend_windows(metrics.trend_periods(anchor, first, last))
+    cubes = loader.trend_windows(compstat.trend_periods(anchor, first, last))
     city, city_guns = cubes["citywide"].select(["p_28d_0", "p_28d_1", "p_ytd_0"], "citywide")
-    g = list(metrics.schema.OFFENSE_GROUPS).index
+    g = list(schema.OFFENSE_GROUPS).index
     assert city[g("violent")].tolist() == [1, 0, 1] and city_guns[g("violent")].tolist() == [1, 0, 1]
     assert city[g("weapons")].tolist() == [1, 0, 1] and city[g("property")].tolist() == [0, 1, 1]
     assert city[g("other")].tolist() == [0, 1, 0] and city_guns[g("other")].tolist() == [0, 0, 0]
@@ -87,27 +85,25 @@ def test_trend_aggregates_by_hand_and_refreshed_by_a_commit(fresh_loader):
     assert weeks["citywide"].counts.sum() == 5
     fresh_loader.commit("incidents", incidents.head(1), Provenance(source="t"))  # another process commits
     assert loader.trend_weeks(anchor)["citywide"].counts.sum() == 1
-    assert loader.trend_windows(metrics.trend_periods(anchor, first, last))["citywide"].counts.sum() == 2
+    assert loader.trend_windows(compstat.trend_periods(anchor, first, last))["citywide"].counts.sum() == 2
 
 
 def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
-    from dashboard import metrics
-
     for fn in (loader.clear_settings, loader.store.clear):
         fn()
     try:
         anchor = date(2017, 6, 14)
         first, last = loader.date_bounds()
-        cubes = loader.trend_windows(metrics.trend_periods(anchor, first, last))
-        for key, window in metrics.trend_windows(anchor).items():
+        cubes = loader.trend_windows(compstat.trend_periods(anchor, first, last))
+        for key, window in compstat.trend_windows(anchor).items():
             for k, span in ((0, window), (1, window.prior)):
                 counted = loader.incident_counts(["district", "offense_group"], span.start, span.end)
                 by_area = counted.groupby("district")["count"].sum()
                 cube = cubes["district"]
-                got = cube.select([metrics.period_name(key, k)])[0].sum(axis=(1, 2))
+                got = cube.select([compstat.period_name(key, k)])[0].sum(axis=(1, 2))
                 ours = {a: int(n) for a, n in zip(cube.areas, got, strict=True) if n}  # 0: not counted
                 assert ours == by_area.astype(int).to_dict()
-        assert len(loader.harm_weights()) == len(metrics.schema.OFFENSE_GROUPS)
+        assert len(loader.harm_weights()) == len(schema.OFFENSE_GROUPS)
         assert list(loader.harm_weights_table().columns) == ["offense_group", "weight", "basis"]
     finally:
         for fn in (loader.clear_settings, loader.store.clear):
@@ -115,20 +111,18 @@ def test_trend_window_counts_agree_with_count_incidents_on_the_sample(app_env):
 
 
 def test_outreach_weeks_filters_one_frame_like_the_query(app_env):
-    from dashboard import metrics
-
     for fn in (loader.clear_settings, loader.store.clear):
         fn()
     try:
         first, last = loader.date_bounds()
         beat = loader.outreach_counts(["beat"], first, last).sort_values("events")["beat"].iloc[-1]
         for anchor in (last, date(2017, 6, 14), date(2017, 1, 3)):
-            span = metrics.chart_span(anchor, first, last)
+            span = compstat.chart_span(anchor, first, last)
             for area in (None, ("beat", beat), ("district", "11"), ("community_area", "25"), ("beat", "9999")):
                 want = loader.outreach_counts(["week"], *span, area=area)
                 got = loader.outreach_weeks(*span, area=area)
                 pd.testing.assert_frame_equal(got, want.reset_index(drop=True), check_dtype=False)
-        assert loader.outreach_weeks(*metrics.chart_span(last, first, last))["events"].sum() > 0
+        assert loader.outreach_weeks(*compstat.chart_span(last, first, last))["events"].sum() > 0
         # not whole weeks: the query itself
         pd.testing.assert_frame_equal(loader.outreach_weeks(date(2017, 3, 1), date(2017, 3, 9)),
                                       loader.outreach_counts(["week"], date(2017, 3, 1), date(2017, 3, 9)))
@@ -140,37 +134,87 @@ def test_outreach_weeks_filters_one_frame_like_the_query(app_env):
 def test_anchors_older_than_the_daily_cubes_are_counted_by_query(app_env, monkeypatch):
     """With daily cubes over the last year only, an older anchor's windows and weeks come from one query
     each and hold exactly the numbers of daily cubes over the whole sample."""
-    from dashboard import metrics
-    from tests.test_store import same_numbers
+    from tests.test_queries import same_numbers
 
-    caches = (loader.clear_settings, loader.store.clear, loader._trend_days.clear, loader._trend_windows.clear,
-              loader._trend_weeks.clear, loader._trend_weeks_between.clear)
+    caches = (loader.clear_settings, loader.store.clear, loader.trend_days.clear, loader.trend_windows.clear,
+              loader._weeks_of_days.clear, loader._weeks_between.clear)
     for fn in caches:
         fn()
-    monkeypatch.setattr(metrics, "DAY_CUBE_YEARS", 1)
+    monkeypatch.setattr(compstat, "DAY_CUBE_YEARS", 1)
     try:
         first, last = loader.date_bounds()
-        since, _ = loader._trend_days(loader.version())
+        since, _ = loader.trend_days()
         assert since == date(2017, 1, 2)  # the first Monday a year before 31 December 2017
-        full = metrics.day_cubes(loader.store().daily_area_counts())
+        full = compstat.day_cubes(loader.store().daily_area_counts())
         asked = []
         original = loader.store().trend_window_counts
         monkeypatch.setattr(type(loader.store()), "trend_window_counts",
                             lambda self, periods: asked.append(periods) or original(periods))
         for anchor in (date(2017, 6, 14), date(2017, 12, 31)):
-            periods = metrics.trend_periods(anchor, first, last)
+            periods = compstat.trend_periods(anchor, first, last)
             names = [p[0] for p in periods]
-            got, expected = loader.trend_windows(periods), metrics.window_cubes_from_days(full, periods)
+            got, expected = loader.trend_windows(periods), compstat.window_cubes_from_days(full, periods)
             for level in expected:
                 same_numbers(got[level], expected[level], names)
             assert len(asked) == 1  # their periods start before the daily cubes: one query
             asked.clear()
-            weeks, all_weeks = loader.trend_weeks(anchor), metrics.weekly_cubes_from_days(full)
+            weeks, all_weeks = loader.trend_weeks(anchor), compstat.weekly_cubes_from_days(full)
             needed = [w for w in all_weeks["citywide"].slots
-                      if metrics.weeks_needed_from(anchor) <= w.date() <= anchor]
+                      if compstat.weeks_needed_from(anchor) <= w.date() <= anchor]
             assert len(needed) >= 52
             for level in all_weeks:
                 same_numbers(weeks[level], all_weeks[level], needed)
     finally:
         for fn in caches:
             fn()
+
+
+# ------------------------------------------------------------------ the cached decorator
+
+
+def test_cached_keys_on_the_version_and_normalised_arguments(fresh_loader):
+    fresh_loader.commit("incidents", rows(1), Provenance(source="t"))
+    calls = []
+
+    @loader.cached(sets=("groups",))
+    def counted(by, groups=None, _unhashed=None):
+        calls.append((by, groups))
+        return len(calls)
+
+    @loader.cached()
+    def other(by, groups=None, _unhashed=None):  # the same arguments: its own cache all the same
+        return "other"
+
+    assert counted(["a", "b"], ["y", "x"]) == 1
+    assert calls == [(("a", "b"), ("x", "y"))]  # called with what it is keyed on: tuples, sets sorted
+    assert counted(("a", "b"), ("x", "y"), _unhashed=object()) == 1  # list or tuple, any order: one entry
+    assert counted(["b", "a"], ["x", "y"]) == 2  # the order of ``by`` is kept: another entry
+    assert other(["a", "b"], ["y", "x"]) == "other"
+    fresh_loader.commit("incidents", rows(2), Provenance(source="t"))  # a new version: worked out again
+    assert counted(["a", "b"], ["x", "y"]) == 3
+    counted.clear()
+    assert counted(["a", "b"], ["x", "y"]) == 4
+
+
+def test_cached_without_the_version_and_as_a_shared_resource(fresh_loader):
+    fresh_loader.commit("incidents", rows(1), Provenance(source="t"))
+
+    calls = []
+
+    @loader.cached(versioned=False)
+    def by_file(path):
+        calls.append(path)
+        return [path]
+
+    @loader.cached(resource=True)
+    def shared(level):
+        return [level]
+
+    first = by_file("a.csv")
+    fresh_loader.commit("incidents", rows(2), Provenance(source="t"))
+    assert by_file("a.csv") == first and calls == ["a.csv"]  # keyed on the file alone: not read again
+    assert by_file("a.csv") is not by_file("a.csv")  # cache_data: a copy for each caller
+    before = shared("beat")
+    assert shared("beat") is before  # cache_resource: one shared object ...
+    fresh_loader.commit("incidents", rows(3), Provenance(source="t"))
+    assert shared("beat") is not before  # ... per version

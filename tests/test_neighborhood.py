@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import metrics, neighborhood, privacy, stats
+from dashboard import neighborhood, periods, privacy, stats
 from tests.conftest import REPO
 
 AREAS = pd.DataFrame({"area_id": ["1", "2", "3", "4"], "name": ["North", "<b>East</b>", "South", "West"]})
@@ -183,7 +183,7 @@ def test_real_sample_table_equals_an_independent_pandas_count(backend_sample_sto
     this_year = kept[kept["occurred_at"].dt.year == 2017]
     expected = this_year.groupby("community_area_id").size()
     start, end = date(2017, 1, 1), date(2017, 12, 31)
-    prior_start, prior_end = metrics.prior_period(start, end)
+    prior_start, prior_end = periods.prior_period(start, end)
     ex = list(excluded)
     inputs = neighborhood.MapInputs(
         "community_area", start, end, prior_start, prior_end,
@@ -199,3 +199,28 @@ def test_real_sample_table_equals_an_independent_pandas_count(backend_sample_sto
     assert len(table) == 77 and withheld.fewer == 0
     assert (shown.set_index("area_id")["count"].astype(int) == expected.reindex(shown["area_id"])).all()
     assert table.attrs["city"]["count"] == int(expected.sum())
+
+
+def test_map_inputs_and_area_detail_read_the_store_they_are_handed(sample_store):
+    start, end, ex = date(2017, 1, 1), date(2017, 12, 31), ["HOMICIDE"]
+    prior_start, prior_end = periods.prior_period(start, end)
+    nesting = pd.DataFrame({"area_id": ["0111"], "parent_id": ["1"]})
+    got = neighborhood.map_inputs(sample_store, "district", start, end, ("violent",), ex, nesting, fine_needed=True)
+    assert (got.prior_start, got.prior_end, got.nesting is nesting) == (prior_start, prior_end, True)
+    expected = {
+        "current": sample_store.count_incidents(["district"], start, end, ("violent",), exclude_offenses=ex),
+        "prior": sample_store.count_incidents(["district"], prior_start, prior_end, ("violent",), exclude_offenses=ex),
+        "weekly": sample_store.count_incidents(["week", "district"], start, end, ("violent",), exclude_offenses=ex),
+        "fine_current": sample_store.count_incidents(["beat"], start, end, ("violent",), exclude_offenses=ex),
+        "population": sample_store.population("district"),
+        "outreach": sample_store.count_outreach(["district"], start, end),
+    }
+    for name, frame in expected.items():
+        pd.testing.assert_frame_equal(getattr(got, name), frame)
+    coarse_only = neighborhood.map_inputs(sample_store, "district", start, end, None, None, None, fine_needed=False)
+    assert coarse_only.fine_current is None and coarse_only.fine_prior is None
+    detail = neighborhood.area_detail(sample_store, "district", "8", start, end, None, ())
+    pd.testing.assert_frame_equal(detail["weekly"], sample_store.count_incidents(["week"], start, end,
+                                                                                 area=("district", "8")))
+    assert detail["offense_types"]["count"].sum() > detail["offenses"]["count"].sum() > 0
+    assert len(detail["events"]) > 0

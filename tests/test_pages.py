@@ -442,7 +442,7 @@ def test_outreach_page_dose_gap_adoption_and_programs_without_data(app_env):
 def test_impact_page_compares_beats_with_many_and_few_caps_meetings(app_env, sample_store):
     import pandas as pd
 
-    from dashboard import designs
+    from dashboard.designs import wdd
 
     at = run_app("views/impact.py", role="command")
     no_errors(at)
@@ -455,7 +455,7 @@ def test_impact_page_compares_beats_with_many_and_few_caps_meetings(app_env, sam
     assert any("No trust or safety survey data is loaded" in i.value for i in at.info)
     assert any("reported" in w.value and "Gill et al. 2014" in w.value for w in at.warning)
 
-    # the WDD equals designs.wdd on counts taken straight from the store for the page's groups
+    # the WDD equals wdd.wdd on counts taken straight from the store for the page's groups
     groups = next(df.value for df in at.dataframe if "group" in df.value.columns)
     counts = sample_store.count_incidents(["beat", "week"], date(2016, 1, 4), date(2017, 12, 31))
     counts["period"] = ["before" if pd.Timestamp(w).date() < date(2017, 1, 2) else "after" for w in counts["week"]]
@@ -463,7 +463,7 @@ def test_impact_page_compares_beats_with_many_and_few_caps_meetings(app_env, sam
     sums = merged.groupby(["group", "period"])["count"].sum()
     pair = {g: (float(sums[(g, "before")]), float(sums[(g, "after")])) for g in ("treated", "comparison", "buffer")}
     wdd_table = next(df.value for df in at.dataframe if "verdict" in df.value.columns and "unit" in df.value.columns)
-    poisson_total = designs.wdd(pair["treated"], pair["comparison"], pair["buffer"], scale_to_before=True)
+    poisson_total = wdd.wdd(pair["treated"], pair["comparison"], pair["buffer"], scale_to_before=True)
     assert wdd_table["estimate"].iloc[-1] == pytest.approx(poisson_total.total.estimate, abs=1e-6)
     assert wdd_table["high"].iloc[-1] == pytest.approx(poisson_total.total.high, abs=1e-6)
 

@@ -67,13 +67,13 @@ def _trends_controls_page():
 
     import pandas as pd
 
-    from dashboard import metrics, ui
+    from dashboard import compstat, ui
 
-    default = metrics.TrendsView(anchor=date(2017, 12, 31), level="district", offense_groups=("homicide",))
+    default = compstat.TrendsView(anchor=date(2017, 12, 31), level="district", offense_groups=("homicide",))
     anchor, window, area, harm = ui.trends_controls(default, date(2017, 1, 26), date(2017, 12, 31),
                                                     {"citywide": "Citywide", "11": "District 11"}, "Police district")
-    view = metrics.TrendsView(anchor, window, "district", ("homicide",), area, harm)
-    ui.sync_query_params(metrics.trends_query(view, ["homicide", "violent"]))
+    view = compstat.TrendsView(anchor, window, "district", ("homicide",), area, harm)
+    ui.sync_query_params(compstat.trends_query(view, ["homicide", "violent"]))
     rows = pd.DataFrame({"window_label": ["28 days"], "current": [29.0], "prior": [42.0], "pct_change": [-31.0],
                          "verdict": ["Down 31% (29 vs 42): unlikely to be chance (p = 0.003)."], "changed": [True]})
     ui.verdict_kpis(rows, "window_label")
@@ -97,11 +97,11 @@ def test_trends_controls_write_every_change_into_the_url():
 def _trends_url_page():
     from datetime import date
 
-    from dashboard import metrics, ui
+    from dashboard import compstat, periods, ui
 
-    default = metrics.TrendsView(anchor=date(2017, 12, 31), level="community_area", offense_groups=("homicide",))
-    current = metrics.Filters(date(2017, 1, 1), date(2017, 12, 31), ("homicide",), "community_area")
-    for message in ui.trends_state_from_url(lambda p: metrics.parse_trends_query(
+    default = compstat.TrendsView(anchor=date(2017, 12, 31), level="community_area", offense_groups=("homicide",))
+    current = periods.Filters(date(2017, 1, 1), date(2017, 12, 31), ("homicide",), "community_area")
+    for message in ui.trends_state_from_url(lambda p: compstat.parse_trends_query(
             p, default, date(2016, 1, 1), date(2017, 12, 31), ["homicide", "violent"],
             ["community_area", "district"], lambda lvl: {"citywide", "11"}), current):
         ui.warning(message)
@@ -143,11 +143,12 @@ def test_latest_choice_follows_whichever_changed_last(monkeypatch):
 
 
 def _page_design_results():
-    from dashboard import designs, ui
+    from dashboard import ui
+    from dashboard.designs import estimates
 
-    ui.design_result("WDD", designs.Estimate.from_se("wdd", "x", "count", -120.0, 40.0,
+    ui.design_result("WDD", estimates.Estimate.from_se("wdd", "x", "count", -120.0, 40.0,
                                                      versus="the comparison areas imply"), "help")
-    ui.design_result("ES", designs.Skipped("event_study", "No comparison areas."), "help")
+    ui.design_result("ES", estimates.Skipped("event_study", "No comparison areas."), "help")
 
 
 def test_design_result_shows_estimate_interval_verdict_and_detectable_effect_or_why_not():

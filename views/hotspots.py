@@ -4,7 +4,7 @@ points reach the browser); public-safe by default."""
 
 import streamlit as st
 
-from dashboard import hotspots, loader, maps, metrics, neighborhood, ui
+from dashboard import hotspots, loader, maps, neighborhood, periods, ui
 
 st.title("Hot spots")
 f = ui.require_filters("Nothing to map for this selection.")
@@ -45,7 +45,7 @@ else:
         **common)
 if "beat" in loader.levels():
     beats = loader.areas("beat")
-    events = metrics.outreach_by_area(beats, loader.outreach_counts(["beat"], f.start, f.end), "beat")
+    events = periods.outreach_by_area(beats, loader.outreach_counts(["beat"], f.start, f.end), "beat")
     maps.add_outline_layer(figure, beats, events, value_column="events", label="Outreach events (scheduled)",
                            level_label="Police beat", show=False)
 ui.folium_map(figure, key=f"hex_{resolution}_{layer_name}", static_url=settings.static_url, height=620)

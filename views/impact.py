@@ -4,7 +4,8 @@ reporting warning, survey outcomes when loaded, and a one-page evidence brief pe
 
 import streamlit as st
 
-from dashboard import charts, designs, loader, metrics, schema, ui
+from dashboard import charts, loader, outreach, periods, schema, ui
+from dashboard.designs import analysis, estimates, event_study, its, program_brief, survey, wdd
 
 st.title("Impact")
 f = ui.current_filters()
@@ -18,10 +19,10 @@ if f is None or not f.offense_groups or out_bounds is None:
 register = schema.program_register()
 by_type = loader.outreach_counts(["event_type"], *out_bounds)
 settings = ui.impact_controls(register, list(by_type["event_type"]), loader.levels(), bounds,
-                              metrics.impact_start_default(*bounds), f.offense_groups,
-                              lambda lv: metrics.area_names(loader.areas(lv)))
+                              periods.impact_start_default(*bounds), f.offense_groups,
+                              lambda lv: periods.area_names(loader.areas(lv)))
 event_type = settings.event_types[0]
-label = designs.type_label(register, event_type)
+label = analysis.type_label(register, event_type)
 if event_type not in set(by_type["event_type"]):
     ui.empty_state(f"No data loaded for {label}.", "Load its records (Upload page or `python -m dashboard ingest "
                    "FILE --kind outreach`). The dashboard shows nothing rather than invented numbers.")
@@ -43,7 +44,7 @@ for column, (title, headline, help_text) in zip(columns, result.headlines(), str
     with column:
         ui.design_result(title, headline, help_text)
 st.markdown(result.pretrend_text())
-ui.warning(designs.REPORTING_WARNING)
+ui.warning(estimates.REPORTING_WARNING)
 
 tabs = st.tabs(["Weekly incidents", "Event study", "Time series", "WDD detail", "Areas", "Evidence brief"])
 with tabs[0]:
@@ -51,7 +52,7 @@ with tabs[0]:
                                  f"{level_label.lower()}s"), key="impact_weekly")
     ui.deferred_csv_download(result.weekly, "Weekly numbers (CSV)", "impact_weekly.csv", key="impact_weekly_csv")
 with tabs[1]:
-    if isinstance(result.event_study, designs.EventStudy):
+    if isinstance(result.event_study, event_study.EventStudy):
         ui.chart(charts.event_study(result.event_study.coefficients, "Treated vs comparison, weeks around the "
                                     "start"), key="impact_es")
         ui.caption(f"{result.event_study.cohorts} start cohort(s), {result.event_study.treated_areas} treated and "
@@ -62,14 +63,14 @@ with tabs[1]:
     else:
         ui.note(f"Not run: {result.event_study.reason}")
 with tabs[2]:
-    if isinstance(result.its, designs.Its):
+    if isinstance(result.its, its.Its):
         ui.chart(charts.its_fit(result.its.series, settings.start, "Weekly incidents with the segmented model"),
                  key="impact_its")
         ui.caption(result.its.slope.verdict() + " " + " ".join(result.its.notes))
     else:
         ui.note(f"Not run: {result.its.reason}")
 with tabs[3]:
-    if isinstance(result.wdd, designs.Wdd):
+    if isinstance(result.wdd, wdd.Wdd):
         ui.chart(charts.wdd_bars(result.wdd.counts, "Incidents before and after the start"), key="impact_wdd")
         ui.table(result.wdd_table(), key="impact_wdd_table", columns=ui.DESIGN_COLUMNS)
         ui.caption(result.wdd.wdq_text)
@@ -80,14 +81,14 @@ with tabs[4]:
     ui.deferred_csv_download(result.groups.table, "Areas and groups (CSV)", "impact_areas.csv", key="impact_areas_csv")
 
 with tabs[5]:
-    footprint = metrics.program_footprint(register, by_type, loader.outreach_counts(["event_type", "month"], *out_bounds),
+    footprint = outreach.program_footprint(register, by_type, loader.outreach_counts(["event_type", "month"], *out_bounds),
                                           {"districts": loader.outreach_counts(["event_type", "district"], *out_bounds),
                                            "beats": loader.outreach_counts(["event_type", "beat"], *out_bounds),
                                            "units": loader.outreach_counts(["event_type", "unit"], *out_bounds)})
     ui.table(footprint, key="impact_footprint", columns=ui.FOOTPRINT_COLUMNS)
-    caveats = result.caveats(metrics.recorded_for(by_type, event_type))
-    ui.html_download(lambda: designs.program_brief_html(
-        metrics.program_row(register, event_type), metrics.footprint_items(footprint, event_type), result, caveats,
+    caveats = result.caveats(outreach.recorded_for(by_type, event_type))
+    ui.html_download(lambda: program_brief.program_brief_html(
+        outreach.program_row(register, event_type), outreach.footprint_items(footprint, event_type), result, caveats,
         f"Community policing dashboard · data version {loader.version()}"),
         f"One-page brief: {label} (HTML)", f"brief_{event_type}.html", key="impact_brief")
     ui.caption("The brief opens offline in any browser and prints on one page: where and how much the program "
@@ -96,10 +97,10 @@ with tabs[5]:
 st.subheader("Trust and safety")
 if loader.has("surveys"):
     for score in ("trust_score", "safety_score"):
-        table, change = designs.survey_change(loader.surveys(settings.level), result.groups.treated,
+        table, change = survey.survey_change(loader.surveys(settings.level), result.groups.treated,
                                               result.groups.control, settings.start, score)
         ui.table(table, key=f"impact_{score}")
-        ui.design_result(score.replace("_", " ").capitalize(), change or designs.Skipped(
+        ui.design_result(score.replace("_", " ").capitalize(), change or estimates.Skipped(
             "survey", "Needs surveys of at least two treated and two comparison areas before and after."), "")
 else:
     ui.note("**No trust or safety survey data is loaded**, so this page cannot say whether residents' trust "

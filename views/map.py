@@ -5,7 +5,7 @@ area for its panel (trend, top offenses, verdict, outreach held there, rank) and
 
 import streamlit as st
 
-from dashboard import brief, charts, loader, maps, metrics, neighborhood, schema, ui
+from dashboard import brief, charts, loader, maps, neighborhood, periods, schema, ui
 
 st.title("Neighborhood map")
 f = ui.require_filters("Nothing to map for this selection.")
@@ -45,7 +45,7 @@ clicked = ui.folium_map(figure, key=f"map_{f.level}", static_url=settings.static
 options = neighborhood.area_options(table)
 picked = st.selectbox(f"Or find a {level.label.lower()} by name", list(options), index=None, key=f"find_{f.level}",
                       format_func=options.get, placeholder="Type a name…")
-clicked_row = metrics.clicked_area(table, clicked)
+clicked_row = periods.clicked_area(table, clicked)
 chosen = ui.latest_choice(None if clicked_row is None else clicked_row["area_id"], picked, f"choice_{f.level}")
 row = None if chosen is None else neighborhood.row_of(table, chosen)
 if row is None:

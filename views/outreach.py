@@ -4,7 +4,7 @@ is adopted (places and units running it, and how concentrated it is)."""
 
 import streamlit as st
 
-from dashboard import charts, loader, metrics, schema, ui
+from dashboard import charts, loader, outreach, periods, schema, ui
 
 st.title("Outreach")
 f = ui.current_filters()
@@ -33,11 +33,11 @@ if missing:
 dose = loader.outreach_counts([f.level], f.start, f.end, event_types=types)
 table = loader.outreach_dose(f.level, f.start, f.end, types)
 all_events = loader.outreach_counts([], f.start, f.end, event_types=types)
-recorded, not_recorded = metrics.recorded_measures(dose)
+recorded, not_recorded = outreach.recorded_measures(dose)
 ui.kpi_row([
-    ui.Kpi("Events", f"{metrics.total(all_events, 'events'):,}", help="Distinct events in the period."),
-    ui.Kpi(f"{level.label}s reached", f"{metrics.areas_reached(table):,} of {len(table):,}"),
-    ui.Kpi("Events placed at this level", f"{metrics.total(dose, 'rows'):,}",
+    ui.Kpi("Events", f"{periods.total(all_events, 'events'):,}", help="Distinct events in the period."),
+    ui.Kpi(f"{level.label}s reached", f"{outreach.areas_reached(table):,} of {len(table):,}"),
+    ui.Kpi("Events placed at this level", f"{periods.total(dose, 'rows'):,}",
            help="Events on several areas count once per area; events placed only on a larger area (a "
                 "district-wide meeting) are not in any beat."),
 ])
@@ -54,21 +54,21 @@ with tabs[0]:
     monthly = loader.outreach_counts(["month", "program"], f.start, f.end, event_types=types)
     ui.chart(charts.monthly_events(monthly, "program", "Events per month by program"), key="outreach_monthly")
 with tabs[1]:
-    harm_label = st.segmented_control("Harm", list(metrics.HARM_MEASURES), key="outreach_harm",
-                                      default=list(metrics.HARM_MEASURES)[0]) or list(metrics.HARM_MEASURES)[0]
-    harm_groups = metrics.HARM_MEASURES[harm_label] or f.offense_groups
+    harm_label = st.segmented_control("Harm", list(outreach.HARM_MEASURES), key="outreach_harm",
+                                      default=list(outreach.HARM_MEASURES)[0]) or list(outreach.HARM_MEASURES)[0]
+    harm_groups = outreach.HARM_MEASURES[harm_label] or f.offense_groups
     gap, corr = loader.coverage_gap(f.level, f.start, f.end, harm_groups, types)
     st.markdown(corr.sentence(harm_label.lower(), "outreach events"))
     ui.chart(charts.harm_vs_outreach(gap, f"{harm_label} against outreach, per {level.label.lower()}",
                                      harm_label), key="outreach_gap")
     ui.caption("Orange: the quarter of areas with most harm that are also in the quarter with least outreach.")
-    ui.table(metrics.gap_areas(gap), key="outreach_gap_table", columns=ui.GAP_COLUMNS)
+    ui.table(outreach.gap_areas(gap), key="outreach_gap_table", columns=ui.GAP_COLUMNS)
     ui.deferred_csv_download(gap, "Harm and outreach per area (CSV)", "coverage_gap.csv", key="outreach_gap_csv")
 with tabs[2]:
-    names = metrics.area_names(loader.areas(f.level))
+    names = periods.area_names(loader.areas(f.level))
     area = st.selectbox(level.label, list(names), key="outreach_area", format_func=lambda a: names.get(a, a),
-                        index=list(names).index(metrics.top_area(table)) if len(table) else 0)
-    incidents, events = metrics.area_weekly(
+                        index=list(names).index(outreach.top_area(table)) if len(table) else 0)
+    incidents, events = outreach.area_weekly(
         loader.incident_counts(["week"], f.start, f.end, f.offense_groups, area=(f.level, area)),
         loader.outreach_counts(["week"], f.start, f.end, area=(f.level, area), event_types=types), f.start, f.end)
     ui.chart(charts.weekly_counts(incidents, None, events, f"{names.get(area, area)}: incidents and outreach per "

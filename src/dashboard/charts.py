@@ -127,7 +127,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def weekly_trend(trend: pd.DataFrame, outreach: pd.DataFrame | None = None, title: str = "Incidents per week",
                  y_title: str = "Incidents per week") -> go.Figure:
-    """The trends page's weekly chart (metrics.weekly_trend: week, count, rolling_mean, last_year, low,
+    """The trends page's weekly chart (compstat.weekly_trend: week, count, rolling_mean, last_year, low,
     high): the expected range as a band, last year dashed, this year with its 4-week mean, and scheduled
     outreach (week, events) as marks on a second axis."""
     fig, extra = go.Figure(), {}
@@ -162,7 +162,7 @@ def weekly_trend(trend: pd.DataFrame, outreach: pd.DataFrame | None = None, titl
 
 
 def hour_dow_heatmap(grid: pd.DataFrame, title: str, label: str = "incidents") -> go.Figure:
-    """Weekday x hour heatmap of a complete grid (metrics.hour_dow_grid: dow 1-7, hour 0-23, count),
+    """Weekday x hour heatmap of a complete grid (compstat.hour_dow_grid: dow 1-7, hour 0-23, count),
     Monday on top."""
     z = grid.pivot(index="dow", columns="hour", values="count").reindex(index=range(1, 8), columns=range(24))
     fig = go.Figure(go.Heatmap(

@@ -107,6 +107,12 @@ def gi_star(table: pd.DataFrame, permutations: int = PERMUTATIONS, seed: int = S
     return out
 
 
+def hex_layer(points: pd.DataFrame, resolution: int, cells: Sequence[str]) -> pd.DataFrame:
+    """Incidents per H3 hexagon over ``cells`` (cell, count, zeros included) with Getis-Ord Gi* (z, p_sim,
+    q, spot) from the distinct coordinates ``points`` (Store.incident_points)."""
+    return gi_star(grid(hex_counts(points, resolution), cells))
+
+
 def polygons(cells: Sequence[str]) -> gpd.GeoDataFrame:
     """The hexagons as a GeoDataFrame: area_id (the cell), name ("hexagon <cell>"), geometry."""
     shapes = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]

@@ -2,8 +2,8 @@
 dose), the public-safe version of that table, and one area's profile for the drill-down panel, the
 side-by-side comparison and the council brief.
 
-Pure pandas on small aggregated frames (what the store's SQL returns): no Streamlit, no store, no
-figures. Verdicts come from stats.assess_changes (the trends page's test: exact Poisson and
+Pure pandas on small aggregated frames (what the store's SQL returns): no Streamlit, no store of its own
+(map_inputs and area_detail read the one handed to them), no figures. Verdicts come from stats.assess_changes (the trends page's test: exact Poisson and
 overdispersion-aware, Benjamini-Hochberg across areas); suppression from privacy. Functions say which
 columns they return.
 """
@@ -17,7 +17,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from dashboard import metrics, privacy, schema, stats
+from dashboard import periods, privacy, schema, stats
 
 # A fine level whose counts add up, area by area, to a coarser level's: the coarse page's totals are
 # published totals of the fine page, so both are suppressed together (privacy.suppress_nested).
@@ -43,8 +43,8 @@ def area_numbers(
     ``population``: area_id, population. Rates are NaN where population is missing or zero (never a
     division by a missing population); areas without incidents count 0.
     """
-    table = metrics.area_table(areas, current, prior, population, level)
-    table = table.merge(metrics.outreach_by_area(areas, outreach, level), on="area_id", how="left")
+    table = periods.area_table(areas, current, prior, population, level)
+    table = table.merge(periods.outreach_by_area(areas, outreach, level), on="area_id", how="left")
     valid = table["population"].fillna(0) > 0
     table["events_per_1000"] = np.where(valid, table["events"] / table["population"].where(valid) * 1000, np.nan)
     return table
@@ -229,7 +229,7 @@ def city_totals(counts: pd.Series, priors: pd.Series, table: pd.DataFrame, shown
     return {
         "count": count if shown else None,
         "prior": prior if prior_shown else None,
-        "pct_change": metrics.pct_change(count, prior) if shown and prior_shown else None,
+        "pct_change": periods.pct_change(count, prior) if shown and prior_shown else None,
         "rate_per_1000": rate if shown else None,
         "population": population or None,
     }
@@ -306,10 +306,10 @@ def tooltip_columns(has_population: bool, shaded: str = "") -> dict[str, str]:
     return {column: label for column, label in cols.items() if column != shaded}
 
 
-def legend_notes(filters: metrics.Filters, withheld: Withheld) -> list[str]:
+def legend_notes(filters: periods.Filters, withheld: Withheld) -> list[str]:
     """The map legend's notes: the filters (the colour bar's caption names measure and period) and what
     the public view withheld."""
-    return [f"Offense groups: {metrics.describe_groups(filters.offense_groups)}.", withheld.sentence()]
+    return [f"Offense groups: {periods.describe_groups(filters.offense_groups)}.", withheld.sentence()]
 
 
 def area_list(table: pd.DataFrame, measure_: Measure) -> pd.DataFrame:
@@ -385,7 +385,7 @@ def profile(
     out entirely when that count is itself withheld.
     """
     shown = bool(row.get("shown", True))
-    weeks = metrics.complete_weeks(weekly, start, end)  # every week of the period, missing ones 0
+    weeks = periods.complete_weeks(weekly, start, end)  # every week of the period, missing ones 0
     weekly_out = weeks.copy()
     weekly_note = ""
     if public:
@@ -487,6 +487,44 @@ class MapInputs:
         return next((fine for fine, coarse in NESTS.items() if coarse == self.level), None)
 
 
+def map_inputs(source, level: str, start: date, end: date, offense_groups: Sequence[str] | None,
+               exclude_offenses: Sequence[str] | None, nesting: pd.DataFrame | None,
+               fine_needed: bool) -> MapInputs:
+    """The map page's MapInputs read from ``source`` (a Store: count_incidents, count_outreach,
+    population): counts by area for the period and a year earlier, weekly counts, population, outreach,
+    and, when ``fine_needed``, the counts of the level that nests in ``level`` (NESTS)."""
+    ex = list(exclude_offenses) if exclude_offenses else None
+    prior_start, prior_end = periods.prior_period(start, end)
+    fine = next((f for f, c in NESTS.items() if c == level), None) if fine_needed else None
+
+    def counts(by: str, first: date, last: date) -> pd.DataFrame:
+        return source.count_incidents([by], first, last, offense_groups, exclude_offenses=ex)
+
+    return MapInputs(
+        level=level, start=start, end=end, prior_start=prior_start, prior_end=prior_end,
+        current=counts(level, start, end), prior=counts(level, prior_start, prior_end),
+        weekly=source.count_incidents(["week", level], start, end, offense_groups, exclude_offenses=ex),
+        population=source.population(level), outreach=source.count_outreach([level], start, end),
+        nesting=nesting,
+        fine_current=counts(fine, start, end) if fine else None,
+        fine_prior=counts(fine, prior_start, prior_end) if fine else None,
+    )
+
+
+def area_detail(source, level: str, area_id: str, start: date, end: date, offense_groups: Sequence[str] | None,
+                exclude_offenses: Sequence[str] | None) -> dict[str, pd.DataFrame]:
+    """One area's drill-down frames read from ``source`` (a Store): weekly [week, count], offenses
+    [offense, count], offense_types (every offense counted citywide in the period), events
+    (Store.outreach_events)."""
+    ex, area = (list(exclude_offenses) if exclude_offenses else None), (level, area_id)
+    return {
+        "weekly": source.count_incidents(["week"], start, end, offense_groups, area=area, exclude_offenses=ex),
+        "offenses": source.count_incidents(["offense"], start, end, offense_groups, area=area, exclude_offenses=ex),
+        "offense_types": source.count_incidents(["offense"], start, end, offense_groups, exclude_offenses=ex),
+        "events": source.outreach_events(start, end, area=area),
+    }
+
+
 def _series(frame: pd.DataFrame | None, level: str | None, ids: pd.Series) -> pd.Series | None:
     """Counts by area_id over every area in ``ids`` (0 where none): the same cells the fine page has."""
     if frame is None or level is None:
@@ -535,7 +573,7 @@ def row_of(table: pd.DataFrame, area_id: str) -> pd.Series | None:
     return rows.iloc[0] if len(rows) else None
 
 
-def area_profile(row: pd.Series, table: pd.DataFrame, detail: Mapping[str, pd.DataFrame], filters: metrics.Filters,
+def area_profile(row: pd.Series, table: pd.DataFrame, detail: Mapping[str, pd.DataFrame], filters: periods.Filters,
                  *, public: bool, k: int, withheld: Withheld | None = None) -> Profile:
     """profile() for the row of an area from loader.area_detail's frames and the sidebar's filters."""
     label = schema.LEVELS[filters.level].label if filters.level in schema.LEVELS else filters.level

@@ -19,8 +19,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import offline, schema
+from dashboard.compstat import TREND_WINDOWS, TrendsView
 from dashboard.errors import DashboardError
-from dashboard.metrics import TREND_WINDOWS, Filters, TrendsView
+from dashboard.periods import Filters
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,7 @@ def _apply_pending_filters() -> None:
 def trends_state_from_url(read: Callable[[dict], tuple[TrendsView, list[str]]],
                           current: Filters) -> list[str]:
     """Once per session, on the trends page's first run: read the link's query parameters with ``read``
-    (metrics.parse_trends_query), seed the page's widgets with them and, if the link names other sidebar
+    (compstat.parse_trends_query), seed the page's widgets with them and, if the link names other sidebar
     filters (geography, offense groups), set those and rerun once. Returns, once, the messages about
     values the link had that were ignored."""
     if not st.session_state.get(_TRENDS_READ_KEY):
@@ -631,8 +632,8 @@ def impact_controls(register: pd.DataFrame, loaded_types: Sequence[str], levels:
                     bounds: tuple[date, date], default_start: date, offense_groups: Sequence[str],
                     area_options: Callable[[str], dict[str, str]]):
     """The impact page's choices: program / event type, areas compared, how treated areas are chosen, the
-    start, the window and (optionally) the areas themselves. Returns a designs.ImpactSettings."""
-    from dashboard import designs
+    start, the window and (optionally) the areas themselves. Returns an analysis.ImpactSettings."""
+    from dashboard.designs import analysis, selection
 
     labels = dict(zip(register["event_type"], register["label"], strict=True))
     formats = dict(zip(register["event_type"], register["format"], strict=True))
@@ -648,30 +649,30 @@ def impact_controls(register: pd.DataFrame, loaded_types: Sequence[str], levels:
                              index=list(levels).index(natural) if natural in levels else 0,
                              format_func=lambda lv: schema.LEVELS[lv].label if lv in schema.LEVELS else lv)
     default_mode = "dose" if formats.get(event_type) == "recurring" else "rollout"
-    mode = top[2].segmented_control("Treated areas", list(designs.MODES), default=default_mode, key="impact_mode",
-                                    format_func=designs.MODES.get) or default_mode
+    mode = top[2].segmented_control("Treated areas", list(selection.MODES), default=default_mode, key="impact_mode",
+                                    format_func=selection.MODES.get) or default_mode
     row = st.columns(3)
     start = row[0].date_input("Start (a Monday)", value=default_start, min_value=bounds[0], max_value=bounds[1],
                               key="impact_start", help="Treated areas are compared before and after this week.")
     weeks = row[1].select_slider("Weeks before and after", IMPACT_WEEKS, value=52, key="impact_weeks")
     rules = ["few", "same_district"] if mode == "dose" else ["none", "same_district"]
     rule = row[2].selectbox("Comparison areas", rules, key=f"impact_rule_{mode}",
-                            format_func=designs.CONTROL_RULES.get)
+                            format_func=selection.CONTROL_RULES.get)
     names = area_options(level)
     with st.expander("Choose the treated and comparison areas yourself"):
         chosen_t = st.multiselect("Treated areas (empty: by the rule above)", list(names), key="impact_treated",
                                   format_func=lambda a: names.get(a, a))
         chosen_c = st.multiselect("Comparison areas (empty: by the rule above)", list(names),
                                   key="impact_controls", format_func=lambda a: names.get(a, a))
-    return designs.ImpactSettings(
-        event_types=(event_type,), level=level, mode=mode, control_rule=rule, start=designs.monday(start),
+    return analysis.ImpactSettings(
+        event_types=(event_type,), level=level, mode=mode, control_rule=rule, start=selection.monday(start),
         weeks=int(weeks), offense_groups=tuple(sorted(offense_groups)), treated=tuple(chosen_t),
         control=tuple(chosen_c), citywide=natural == "citywide")
 
 
 def design_result(title: str, result, help: str) -> None:
     """One impact design in a bordered box: the headline number, its 95% interval, the verdict in plain
-    language and the smallest change the data could detect; or why it could not run (a designs.Skipped)."""
+    language and the smallest change the data could detect; or why it could not run (an estimates.Skipped)."""
     with st.container(border=True):
         st.markdown(f"**{escape(title)}**", help=help)
         if hasattr(result, "reason"):

@@ -1,12 +1,11 @@
-"""Counts, periods and rates on small aggregated frames (what the store's SQL returns).
-
-Pure pandas: no Streamlit, no store, no figures. Functions say which columns they return.
+"""CompStat for the crime trends page: windows ending on an anchor, their dense count cubes, the rows
+and weekly expected range built from them, harm weights and the page's URL state. No Streamlit, no store.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -14,170 +13,7 @@ import pandas as pd
 
 from dashboard import schema, stats
 from dashboard.errors import DashboardError
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What the shared sidebar selects: an inclusive date range, offense groups and a boundary level."""
-
-    start: date
-    end: date
-    offense_groups: tuple[str, ...] = field(default_factory=lambda: tuple(schema.OFFENSE_GROUPS))
-    level: str = "community_area"
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    def describe(self) -> str:
-        groups = ("all offense groups" if set(self.offense_groups) >= set(schema.OFFENSE_GROUPS)
-                  else ", ".join(schema.OFFENSE_GROUPS.get(g, g) for g in self.offense_groups))
-        return f"{self.start:%d %b %Y} – {self.end:%d %b %Y}, {groups}"
-
-
-def year_earlier(day: date) -> date:
-    """The same calendar day one year earlier; 29 February maps to 28 February."""
-    return (pd.Timestamp(day) - pd.DateOffset(years=1)).date()
-
-
-def prior_period(start: date, end: date) -> tuple[date, date]:
-    """The same window one year earlier (CompStat's 'same period last year')."""
-    return year_earlier(start), year_earlier(end)
-
-
-def default_period(first: date, last: date) -> tuple[date, date]:
-    """The last full calendar year in the data, else the last 365 days (or all data if shorter)."""
-    if (last.month, last.day) == (12, 31) and date(last.year, 1, 1) >= first:
-        return date(last.year, 1, 1), last
-    start = max(first, (pd.Timestamp(last) - pd.Timedelta(days=364)).date())
-    return start, last
-
-
-def pct_change(current: float, prior: float) -> float | None:
-    """Percent change from prior to current; None when prior is 0 (a percentage would be infinite)."""
-    if prior == 0:
-        return None
-    return (current - prior) / prior * 100.0
-
-
-def align_prior_weeks(prior_weekly: pd.DataFrame) -> pd.DataFrame:
-    """Shift last year's weekly counts onto this year's ISO weeks so the two lines overlay.
-
-    Input and output columns: week (Monday), count. 52 weeks = 364 days keeps weekdays aligned.
-    """
-    out = prior_weekly.copy()
-    out["week"] = pd.to_datetime(out["week"]) + pd.Timedelta(days=364)
-    return out
-
-
-def complete_weeks(weekly: pd.DataFrame, start: date, end: date, value: str = "count") -> pd.DataFrame:
-    """Weekly frame with every Monday from start's week to end's week (missing weeks = 0) and a
-    ``partial`` flag on the first and last weeks when the period cuts them. Columns: week, value, partial."""
-    first = pd.Timestamp(start) - pd.Timedelta(days=pd.Timestamp(start).weekday())
-    last = pd.Timestamp(end) - pd.Timedelta(days=pd.Timestamp(end).weekday())
-    weeks = pd.date_range(first, last, freq="7D")
-    frame = weekly.assign(week=pd.to_datetime(weekly["week"])).set_index("week")[[value]]
-    out = frame.reindex(weeks, fill_value=0).rename_axis("week").reset_index()
-    out[value] = out[value].astype(float)
-    out["partial"] = False
-    if len(out):
-        out.loc[out.index[0], "partial"] = pd.Timestamp(start).weekday() != 0
-        out.loc[out.index[-1], "partial"] = pd.Timestamp(end).weekday() != 6
-    return out
-
-
-def area_table(
-    areas: pd.DataFrame, current: pd.DataFrame, prior: pd.DataFrame, population: pd.DataFrame,
-    level: str,
-) -> pd.DataFrame:
-    """One row per area: area_id, name, count, prior, change, pct_change, population, rate_per_1000.
-
-    ``current``/``prior`` have columns [level, count]; ``population`` has area_id, population.
-    The rate is NaN where population is missing or zero: never divide by a missing population.
-    """
-    base = pd.DataFrame({"area_id": areas["area_id"].astype(str), "name": areas["name"].astype(str)})
-    cur = current.rename(columns={level: "area_id"}).astype({"area_id": str})
-    pri = prior.rename(columns={level: "area_id", "count": "prior"}).astype({"area_id": str})
-    out = base.merge(cur, on="area_id", how="left").merge(pri, on="area_id", how="left")
-    out[["count", "prior"]] = out[["count", "prior"]].fillna(0).astype(int)
-    out["change"] = out["count"] - out["prior"]
-    out["pct_change"] = np.where(out["prior"] > 0, out["change"] / out["prior"].where(out["prior"] > 0) * 100,
-                                 np.nan)
-    pop = population[["area_id", "population"]].astype({"area_id": str})
-    out = out.merge(pop, on="area_id", how="left")
-    valid = out["population"].fillna(0) > 0
-    out["rate_per_1000"] = np.where(valid, out["count"] / out["population"].where(valid) * 1000, np.nan)
-    return out
-
-
-def group_comparison(current: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
-    """Per offense group: offense_group, label, count, prior, change, pct_change (groups in schema order).
-
-    Inputs have columns offense_group, count.
-    """
-    order = list(schema.OFFENSE_GROUPS)
-    cur = current.set_index("offense_group")["count"]
-    pri = prior.set_index("offense_group")["count"]
-    groups = [g for g in order if g in cur.index or g in pri.index]
-    out = pd.DataFrame({"offense_group": groups})
-    out["label"] = [schema.OFFENSE_GROUPS[g] for g in groups]
-    out["count"] = [int(cur.get(g, 0)) for g in groups]
-    out["prior"] = [int(pri.get(g, 0)) for g in groups]
-    out["change"] = out["count"] - out["prior"]
-    out["pct_change"] = [pct_change(c, p) for c, p in zip(out["count"], out["prior"], strict=True)]
-    return out
-
-
-def total(frame: pd.DataFrame, column: str = "count") -> int:
-    return int(frame[column].sum()) if len(frame) else 0
-
-
-def weekly_view(current: pd.DataFrame, prior: pd.DataFrame, outreach: pd.DataFrame | None,
-                start: date, end: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
-    """The three frames charts.weekly_counts draws: complete current weeks (week, count, partial),
-    last year's weeks shifted onto this year's (week, count), outreach events per week (week, events)."""
-    now = complete_weeks(current, start, end)
-    p_start, p_end = prior_period(start, end)
-    before = align_prior_weeks(complete_weeks(prior, p_start, p_end))
-    before = before[(before["week"] >= now["week"].min()) & (before["week"] <= now["week"].max())]
-    events = None
-    if outreach is not None:
-        events = complete_weeks(outreach, start, end, value="events")[["week", "events"]]
-    return now, before[["week", "count"]], events
-
-
-def top_areas(table: pd.DataFrame, n: int = 10, by: str = "count") -> pd.DataFrame:
-    """The ``n`` rows of an area_table with the largest ``by`` (ties broken by name)."""
-    return table.sort_values([by, "name"], ascending=[False, True]).head(n)
-
-
-def outreach_by_area(areas: pd.DataFrame, outreach: pd.DataFrame, level: str) -> pd.DataFrame:
-    """area_id, events: scheduled outreach events placed in each area of ``level`` (0 where none)."""
-    out = pd.DataFrame({"area_id": areas["area_id"].astype(str)})
-    ev = outreach.rename(columns={level: "area_id"})[["area_id", "events"]].astype({"area_id": str})
-    out = out.merge(ev, on="area_id", how="left")
-    out["events"] = out["events"].fillna(0).astype(int)
-    return out
-
-
-def weekly_table(current: pd.DataFrame, prior: pd.DataFrame, outreach: pd.DataFrame | None) -> pd.DataFrame:
-    """The numbers behind the weekly chart: week, count, partial, count_last_year, outreach_events."""
-    out = current.merge(prior.rename(columns={"count": "count_last_year"}), on="week", how="left")
-    if outreach is not None:
-        out = out.merge(outreach.rename(columns={"events": "outreach_events"}), on="week", how="left")
-    out["week"] = pd.to_datetime(out["week"]).dt.date
-    return out
-
-
-def clicked_area(table: pd.DataFrame, click: dict | None) -> pd.Series | None:
-    """The area_table row of the area a map click selected (st_folium's last_active_drawing), if any."""
-    feature = (click or {}).get("last_active_drawing") or {}
-    area_id = (feature.get("properties") or {}).get("area_id")
-    if area_id is None:
-        return None
-    rows = table[table["area_id"] == str(area_id)]
-    return rows.iloc[0] if len(rows) else None
-
+from dashboard.periods import describe_groups
 
 # ------------------------------------------------------------ CompStat windows (crime trends page)
 #
@@ -192,8 +28,8 @@ MIN_AVERAGE_YEARS = 2  # ... and needs at least this many (with one it would jus
 TREND_CHART_WEEKS = 52
 # The trends page keeps daily running totals (day_cubes) for the last DAY_CUBE_YEARS years of the data
 # only: an anchor there needs up to AVERAGE_YEARS + 1 years before it, so anchors in the last two years
-# are array slices, older ones one query each. Twenty years of a big city as daily cubes took the process
-# past 2.5 GB (the beat cube alone: 277 beats x 12 groups x 14,000 days, twice).
+# are array slices, older ones one query each. A long history held as daily cubes would not fit in
+# memory (beats x offense groups x days, twice).
 DAY_CUBE_YEARS = AVERAGE_YEARS + 3
 
 
@@ -211,6 +47,16 @@ def weeks_needed_from(anchor: date) -> date:
     start = pd.Timestamp(anchor) - pd.Timedelta(days=2 * 364 + 35)
     return (start - pd.Timedelta(days=start.weekday())).date()
 OUTCOMES: dict[str, str] = {"outcome_homicide": "Homicides", "outcome_guns": "Gun and weapons offenses"}
+
+
+# Gun offenses, one of the trends page's reporting-insensitive outcomes (OUTCOMES), as the store's SQL counts
+# them: the weapons group (unlawful possession, use or sale of firearms, reckless discharge, concealed-carry
+# violations) plus any offense whose detail names a handgun, firearm or gun (armed robbery, aggravated
+# assault and battery with a gun). Chicago's "GUN OFFENDER: ..." records are registry duties, not gun use,
+# and are left out (checked against the sample's offense_detail values; see docs/methods.md, "Crime trends").
+_DETAIL = "UPPER(COALESCE(offense_detail, ''))"
+GUN_OFFENSE_SQL = (f"(offense_group = 'weapons' OR {_DETAIL} LIKE '%HANDGUN%' OR {_DETAIL} LIKE '%FIREARM%' "
+                   f"OR ({_DETAIL} LIKE '%GUN%' AND {_DETAIL} NOT LIKE 'GUN OFFENDER%'))")
 
 
 @dataclass(frozen=True)
@@ -439,7 +285,7 @@ def parse_harm_weights(table: pd.DataFrame) -> dict[str, float]:
 #
 # The store's two aggregates (window counts, weekly counts) are laid out once per data version as dense
 # arrays, areas x offense groups x (periods or weeks), so a filter change is a few array products rather
-# than pandas group-bys over 170k rows.
+# than pandas group-bys over every row.
 
 CITYWIDE = "citywide"
 
@@ -549,8 +395,8 @@ def day_cubes(frame: pd.DataFrame) -> dict[str, DayCube]:
     del days
 
     def codes(column: str) -> tuple[np.ndarray, np.ndarray]:
-        # factorize, not per-value string work: half a million rows on the sample, 10.7M at 10M incidents
-        # (int32 codes: half the memory of the temporaries)
+        # factorize, not per-value string work over every row (int32 codes: half the memory of the
+        # temporaries)
         found, values = pd.factorize(frame[column].astype("string"), sort=True)
         return found.astype(np.int32), np.asarray(values.astype(str), dtype=object)
 
@@ -575,8 +421,8 @@ def day_cubes(frame: pd.DataFrame) -> dict[str, DayCube]:
         cubes = []
         for values in (counts[keep], guns[keep]):
             # int32 when every running total fits (half the memory; totals stay exact). Filled in place,
-            # not by bincount (float64) and copies: at 10M incidents over 38 years the beat cube alone
-            # is 30M cells, and the float and int64 copies took the process past 3 GB.
+            # not by bincount (float64) and copies: on a long history the float and int64 copies of the
+            # beat cube would not fit in memory.
             dtype = np.int32 if int(values.sum()) < np.iinfo(np.int32).max else np.int64
             running = np.zeros(shape[:-1] + (n + 1,), dtype=dtype)
             # (area, group, day) is unique within a level (Store.daily_area_counts groups by them), so
@@ -832,13 +678,6 @@ def trend_export(assessed: pd.DataFrame) -> pd.DataFrame:
     return assessed[[c for c in keep if c in assessed.columns]]
 
 
-def describe_groups(groups: Sequence[str]) -> str:
-    """'all offense groups' or the groups' labels, as Filters.describe words them."""
-    if set(groups) >= set(schema.OFFENSE_GROUPS):
-        return "all offense groups"
-    return ", ".join(schema.OFFENSE_GROUPS.get(g, g) for g in groups)
-
-
 def chart_span(anchor: date, first: date, last: date) -> tuple[date, date]:
     """First Monday and last Sunday of the trend chart's weeks (chart_weeks)."""
     weeks = chart_weeks(anchor, first, last)
@@ -874,291 +713,6 @@ def band_note(trend: pd.DataFrame) -> str:
     return (f"Expected range: {basis}, ± a 95% range for weekly counts that vary {phi:.1f}× as much as "
             f"pure chance would (phi, from the 52 weeks before the 28-day window). Weeks outside it are "
             f"unusual; one such week alone is not a trend. The 4-week average smooths week-to-week noise.")
-
-
-# ------------------------------------------------------------------------------ outreach (issue 5)
-
-DOSE_COLUMNS = ("events", "attendees", "officer_hours", "contacts", "referrals", "reach")
-HARM_MEASURES: dict[str, tuple[str, ...] | None] = {
-    "Incidents (offense groups in the sidebar)": None,
-    "Violent crime and homicide": ("homicide", "violent"),
-}
-
-
-def recorded_measures(dose: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(recorded, missing): which dose measures of an outreach_counts frame hold any value at all.
-
-    Events are always recorded; the others are missing when every row is empty (the CAPS calendar is a
-    schedule: no attendees, hours or contacts)."""
-    recorded, missing = [], []
-    for m in DOSE_COLUMNS:
-        has = m in dose and bool(pd.to_numeric(dose[m], errors="coerce").notna().any())
-        (recorded if has else missing).append(m)
-    return tuple(recorded), tuple(missing)
-
-
-def dose_table(areas: pd.DataFrame, dose: pd.DataFrame, population: pd.DataFrame, level: str) -> pd.DataFrame:
-    """Outreach dose per area of ``level``: area_id, name, events, attendees, officer_hours, contacts,
-    referrals, population, events_per_1000, contacts_per_1000.
-
-    ``dose`` is outreach_counts([level]); areas without outreach get 0 events and empty (NaN) measures,
-    never 0, since "not recorded" is not "none". Rates are NaN where population is missing."""
-    base = pd.DataFrame({"area_id": areas["area_id"].astype(str), "name": areas["name"].astype(str)})
-    cols = [c for c in DOSE_COLUMNS if c != "reach"]
-    d = dose.rename(columns={level: "area_id"}).astype({"area_id": str})
-    d = d[["area_id", *[c for c in cols if c in d.columns]]]
-    out = base.merge(d, on="area_id", how="left")
-    out["events"] = out["events"].fillna(0).astype(int)
-    for c in cols:
-        if c not in out:
-            out[c] = np.nan
-        out[c] = pd.to_numeric(out[c], errors="coerce").astype(float)
-    pop = population[["area_id", "population"]].astype({"area_id": str})
-    out = out.merge(pop, on="area_id", how="left")
-    valid = out["population"].fillna(0) > 0
-    out["events_per_1000"] = np.where(valid, out["events"] / out["population"].where(valid) * 1000, np.nan)
-    out["contacts_per_1000"] = np.where(valid, out["contacts"] / out["population"].where(valid) * 1000, np.nan)
-    return out.sort_values(["events", "name"], ascending=[False, True]).reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class RankCorrelation:
-    """Spearman's rank correlation with a 95% interval (Fisher z with Bonett & Wright's variance) and
-    the p-value of scipy.stats.spearmanr."""
-
-    rho: float
-    low: float
-    high: float
-    p_value: float
-    n: int
-
-    def sentence(self, x: str, y: str) -> str:
-        if self.n < 5 or not np.isfinite(self.rho):
-            return "Too few areas to say whether the two go together."
-        strength = ("no clear" if abs(self.rho) < 0.1 else "a weak" if abs(self.rho) < 0.3
-                    else "a moderate" if abs(self.rho) < 0.5 else "a strong")
-        sign = "" if strength == "no clear" else (" positive" if self.rho > 0 else " negative")
-        p = "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
-        return (f"Across {self.n} areas, {strength}{sign} link between {x} and {y}: rank correlation "
-                f"{self.rho:+.2f} (95% interval {self.low:+.2f} to {self.high:+.2f}; {p}).")
-
-
-def rank_correlation(x: Sequence[float], y: Sequence[float], alpha: float = 0.05) -> RankCorrelation:
-    """Spearman's rho of x and y with its interval; NaN when fewer than 4 pairs or a constant column."""
-    from scipy import stats as sps
-
-    a, b = np.asarray(x, float), np.asarray(y, float)
-    n = len(a)
-    if n < 4 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return RankCorrelation(float("nan"), float("nan"), float("nan"), float("nan"), n)
-    res = sps.spearmanr(a, b)
-    rho = float(res.statistic)
-    se = np.sqrt((1 + rho ** 2 / 2) / (n - 3))
-    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
-    crit = sps.norm.ppf(1 - alpha / 2)
-    return RankCorrelation(rho, float(np.tanh(z - crit * se)), float(np.tanh(z + crit * se)),
-                           float(res.pvalue), n)
-
-
-def coverage_gap(areas: pd.DataFrame, harm: pd.DataFrame, dose: pd.DataFrame, level: str,
-                 share: float = 0.25) -> tuple[pd.DataFrame, RankCorrelation]:
-    """Is outreach going where the harm is? One row per area: area_id, name, harm, events,
-    harm_rank (1 = most harm), events_rank (1 = most events), gap (True for areas in the top ``share`` by
-    harm and the bottom ``share`` by events), sorted by harm; and the rank correlation of harm and events.
-
-    ``harm`` is incident_counts([level]) (count); ``dose`` is outreach_counts([level]) (events)."""
-    base = pd.DataFrame({"area_id": areas["area_id"].astype(str), "name": areas["name"].astype(str)})
-    h = harm.rename(columns={level: "area_id", "count": "harm"}).astype({"area_id": str})[["area_id", "harm"]]
-    e = dose.rename(columns={level: "area_id"}).astype({"area_id": str})[["area_id", "events"]]
-    out = base.merge(h, on="area_id", how="left").merge(e, on="area_id", how="left")
-    out[["harm", "events"]] = out[["harm", "events"]].fillna(0).astype(int)
-    out["harm_rank"] = out["harm"].rank(ascending=False, method="min").astype(int)
-    out["events_rank"] = out["events"].rank(ascending=False, method="min").astype(int)
-    harm_pct = out["harm"].rank(pct=True, method="average")
-    events_pct = out["events"].rank(pct=True, method="average")
-    out["gap"] = (harm_pct > 1 - share) & (events_pct <= share)
-    corr = rank_correlation(out["harm"], out["events"])
-    return out.sort_values(["harm", "name"], ascending=[False, True]).reset_index(drop=True), corr
-
-
-def gini(values: Sequence[float]) -> float:
-    """Gini coefficient of non-negative values (0 = spread evenly, towards 1 = held by one); NaN if all 0."""
-    v = np.sort(np.asarray(values, float))
-    n, total = len(v), v.sum()
-    if n == 0 or total <= 0:
-        return float("nan")
-    return float((2 * np.arange(1, n + 1) - n - 1) @ v / (n * total))
-
-
-def concentration(by_unit: pd.DataFrame, units: Collection[str] | None = None,
-                  labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """How concentrated each event type is among the units that run outreach.
-
-    ``by_unit``: event_type, unit, events. ``units``: every unit that could run it (default: all units in
-    the frame); units with none count as 0 for the Gini. Returns event_type, label (from ``labels``),
-    units_running, units_total, events, top3_share (share of events held by the 3 busiest units), hhi (Herfindahl: sum of squared
-    shares; 1/units_running when spread evenly), gini."""
-    columns = ["event_type", "label", "units_running", "units_total", "events", "top3_share", "hhi", "gini"]
-    frame = by_unit.dropna(subset=["unit", "event_type"]).astype({"unit": str})
-    every = sorted(set(units) if units is not None else set(frame["unit"]))
-    if frame.empty:
-        return pd.DataFrame(columns=columns)
-    # One event types x units matrix instead of a groupby per type (a tenth of the outreach page's rerun).
-    matrix = (frame.groupby(["event_type", "unit"], sort=True)["events"].sum().unstack("unit", fill_value=0)
-              .reindex(columns=every, fill_value=0).astype(float))
-    counts = matrix.to_numpy()
-    total = counts.sum(axis=1)
-    ran = total > 0
-    shares = np.divide(counts, total[:, None], out=np.zeros_like(counts), where=ran[:, None])
-    n = len(every)
-    ascending = np.sort(counts, axis=1)
-    weights = 2 * np.arange(1, n + 1) - n - 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gini_ = np.where(ran & (n > 0), (ascending @ weights) / (n * total), np.nan)
-    types = matrix.index.tolist()
-    return pd.DataFrame({
-        "event_type": types, "label": [(labels or {}).get(t, t) for t in types],
-        "units_running": (counts > 0).sum(axis=1).astype(int), "units_total": n, "events": total.astype(int),
-        "top3_share": np.where(ran, np.sort(shares, axis=1)[:, ::-1][:, :3].sum(axis=1), np.nan),
-        "hhi": np.where(ran, (shares ** 2).sum(axis=1), np.nan), "gini": gini_.astype(float),
-    }, columns=columns)
-
-
-def adoption_breadth(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """How many districts, beats and units run each event type, month by month.
-
-    ``frames``: {"districts": outreach_counts(["event_type", "month", "district"]), "beats": ... "beat",
-    "units": ... "unit"}. Returns event_type, month, measure (the frames' keys), active (distinct places or
-    units with at least one event that month)."""
-    out = []
-    for measure, frame in frames.items():
-        key = [c for c in frame.columns if c not in ("event_type", "month", *DOSE_COLUMNS, "rows")][0]
-        f = frame[(frame["events"] > 0) & frame[key].notna()]
-        g = f.groupby(["event_type", "month"])[key].nunique().rename("active").reset_index()
-        out.append(g.assign(measure=measure))
-    if not out:
-        return pd.DataFrame(columns=["event_type", "month", "measure", "active"])
-    res = pd.concat(out, ignore_index=True)
-    res["month"] = pd.to_datetime(res["month"])
-    return res[["event_type", "month", "measure", "active"]].sort_values(["measure", "event_type", "month"])
-
-
-def program_footprint(register: pd.DataFrame, by_type: pd.DataFrame, by_type_month: pd.DataFrame,
-                      places: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per event type of the register (and any type in the data that the register lacks): program,
-    event_type, label, format, place_level, events, first_month, last_month, one column per ``places`` key
-    (distinct places/units with events), recorded (dose measures holding values), status ("loaded",
-    "no data loaded" or "not in the register").
-
-    ``by_type``: outreach_counts(["event_type"]); ``by_type_month``: (["event_type", "month"]);
-    ``places``: {"districts": (["event_type", "district"]), "beats": ..., "units": ...}."""
-    reg = register[["program", "event_type", "label", "format", "place_level"]].copy()
-    extra = sorted(set(by_type["event_type"].astype(str)) - set(reg["event_type"]))
-    if extra:
-        reg = pd.concat([reg, pd.DataFrame({"program": "(not in the register)", "event_type": extra,
-                                            "label": extra, "format": "", "place_level": ""})], ignore_index=True)
-    t = by_type.astype({"event_type": str}).set_index("event_type")
-    out = reg.copy()
-    out["events"] = out["event_type"].map(t["events"]).fillna(0).astype(int) if len(t) else 0
-    months = by_type_month.assign(month=pd.to_datetime(by_type_month["month"])).groupby("event_type")["month"]
-    out["first_month"] = out["event_type"].map(months.min()) if len(by_type_month) else pd.NaT
-    out["last_month"] = out["event_type"].map(months.max()) if len(by_type_month) else pd.NaT
-    for name, frame in places.items():
-        key = [c for c in frame.columns if c not in ("event_type", *DOSE_COLUMNS, "rows")][0]
-        active = frame[(frame["events"] > 0) & frame[key].notna()].groupby("event_type")[key].nunique()
-        out[name] = out["event_type"].map(active).fillna(0).astype(int)
-
-    def recorded(event_type: str) -> str:
-        if event_type not in t.index:
-            return ""
-        row = t.loc[[event_type]]
-        return ", ".join(recorded_measures(row)[0])
-
-    out["recorded"] = out["event_type"].map(recorded)
-    out["status"] = np.select([out["program"] == "(not in the register)", out["events"] > 0],
-                              ["not in the register", "loaded"], "no data loaded")
-    return out
-
-
-def area_weekly(incidents: pd.DataFrame, outreach: pd.DataFrame, start: date, end: date
-                ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One area's complete weeks: (week, count, partial) of incidents and (week, events) of outreach,
-    for charts.weekly_counts."""
-    now = complete_weeks(incidents, start, end)
-    events = complete_weeks(outreach if len(outreach) else pd.DataFrame({"week": [], "events": []}),
-                            start, end, value="events")[["week", "events"]]
-    return now, events
-
-
-def impact_start_default(first: date, last: date) -> date:
-    """A default start for the impact page: the first Monday of the last calendar year in the data
-    that leaves a year before it (else the middle Monday of the data)."""
-    for year in range(last.year, first.year, -1):
-        jan = pd.Timestamp(year, 1, 1)
-        monday = jan + pd.Timedelta(days=(7 - jan.weekday()) % 7)
-        if (monday - pd.Timedelta(days=364)).date() >= first and monday.date() <= last:
-            return monday.date()
-    mid = pd.Timestamp(first) + (pd.Timestamp(last) - pd.Timestamp(first)) / 2
-    return (mid - pd.Timedelta(days=mid.weekday())).normalize().date()
-
-
-def area_names(areas: pd.DataFrame) -> dict[str, str]:
-    """area_id -> name of every area, sorted by name (for pickers)."""
-    pairs = sorted(zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True), key=lambda p: p[1])
-    return dict(pairs)
-
-
-def recorded_for(by_type: pd.DataFrame, event_type: str) -> tuple[str, ...]:
-    """The dose measures recorded for one event type (``by_type``: outreach_counts(["event_type"]))."""
-    return recorded_measures(by_type[by_type["event_type"].astype(str) == event_type])[0]
-
-
-def program_row(register: pd.DataFrame, event_type: str) -> dict[str, str]:
-    """program, label, description, format, place_level of one event type (keys only, when unregistered)."""
-    rows = register[register["event_type"] == event_type]
-    if not len(rows):
-        return {"program": event_type, "label": event_type, "description": "Not in the program register."}
-    row = rows.iloc[0]
-    return {k: str(row.get(k, "")) for k in ("program", "label", "description", "format", "place_level")}
-
-
-def footprint_items(footprint: pd.DataFrame, event_type: str) -> dict[str, str]:
-    """One program_footprint row as readable label -> text pairs (for the brief)."""
-    rows = footprint[footprint["event_type"] == event_type]
-    if not len(rows):
-        return {"Data": "no data loaded"}
-    r = rows.iloc[0]
-
-    def month(v) -> str:
-        return "" if pd.isna(v) else f"{pd.Timestamp(v):%b %Y}"
-
-    items = {"Event type": r["label"], "Format": r["format"], "Placed at": r["place_level"],
-             "Events": f"{int(r['events']):,}", "From": month(r["first_month"]), "To": month(r["last_month"])}
-    for key in ("districts", "beats", "units"):
-        if key in r:
-            items[key.capitalize() + " running it"] = f"{int(r[key]):,}"
-    items["Dose recorded"] = r["recorded"] or "events only"
-    return items
-
-
-def areas_reached(table: pd.DataFrame) -> int:
-    """Areas of a dose_table with at least one event."""
-    return int((table["events"] > 0).sum())
-
-
-def gap_areas(gap: pd.DataFrame) -> pd.DataFrame:
-    """The coverage_gap rows flagged as much harm, little outreach (most harm first)."""
-    return gap[gap["gap"]].reset_index(drop=True)
-
-
-def top_area(table: pd.DataFrame) -> str:
-    """area_id of the first row of a dose_table (the area with most events)."""
-    return str(table["area_id"].iloc[0])
-
-
-def units(frame: pd.DataFrame) -> list[str]:
-    """Every unit named in outreach_counts(["unit"])."""
-    return sorted(frame["unit"].dropna().astype(str).unique())
 
 
 OUTCOMES_NOTE = (
