@@ -185,40 +185,9 @@ def normalise_header(text: str) -> str:
     return re.sub(r"[\s_\-\.]+", " ", str(text)).strip().lower()
 
 
-# Synonyms seen in real exports (Chicago, LA, NYC, SF, Boston, NIBRS ...), best first.
+# Export headers matched exactly (after normalise_header) when a file comes without a mapping.
 SYNONYMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "incidents": {
-        "incident_id": ("incident id", "id", "incident number", "dr no", "cmplnt num", "incidntnum",
-                        "incident num", "row id", "event id", "report number"),
-        "case_number": ("case number", "case no", "rd no", "report no"),
-        "occurred_at": ("occurred at", "date", "occurred on date", "date occ", "cmplnt fr dt",
-                        "incident datetime", "incident date", "occurred date", "offense date", "datetime"),
-        "offense": ("offense", "primary type", "offense code group", "crm cd desc", "ofns desc",
-                    "incident category", "category", "offense description", "offense type", "crime type"),
-        "offense_detail": ("offense detail", "description", "pd desc", "incident description", "descript",
-                           "offense description", "incident subcategory"),
-        "offense_code": ("offense code", "iucr", "crm cd", "ky cd", "incident code", "ucr code"),
-        "location_type": ("location type", "location description", "premis desc", "prem typ desc"),
-        "block": ("block", "address", "street", "location", "intersection"),
-        "latitude": ("latitude", "lat", "y"),
-        "longitude": ("longitude", "long", "lon", "lng", "x"),
-        "beat_id": ("beat id", "beat", "reporting area", "rpt dist no"),
-        "district_id": ("district id", "district", "police district", "pddistrict", "area", "addr pct cd"),
-        "community_area_id": ("community area id", "community area", "neighborhood", "analysis neighborhood"),
-        "arrest": ("arrest", "arrested"),
-        "domestic": ("domestic", "domestic violence"),
-    },
-    "population": {
-        "area_id": ("area id", "community area id", "community area", "area number", "area numbe", "id"),
-        "year": ("year", "census year"),
-        "population": ("population", "population 2020", "pop", "total population", "count"),
-        "source": ("source",),
-    },
-    "areas": {
-        "area_id": ("area id", "area numbe", "beat num", "dist num", "id", "number", "code"),
-        "name": ("name", "community", "dist label", "label", "area name"),
-    },
-}
+    name: {f.name: f.headers for f in kind.fields if f.headers} for name, kind in schema.KINDS.items()}
 
 
 def suggest_mapping(columns: Iterable[str], kind: str) -> dict[str, str]:
@@ -724,14 +693,8 @@ def _mapped(raw: pd.DataFrame, mapping: dict[str, str], field_name: str) -> pd.S
 
 # ------------------------------------------------------------------------------------- per kind
 
-REQUIRED = {
-    "incidents": ("incident_id", "occurred_at", "offense"),
-    "population": ("area_id", "population"),
-}
-
-
 def _check_required(raw: pd.DataFrame, kind: str, mapping: dict[str, str], name: str) -> None:
-    missing = [f for f in REQUIRED.get(kind, ()) if f not in mapping]
+    missing = [f for f in schema.KINDS[kind].required if f not in mapping]
     if missing:
         raise IngestError(
             f"Required {kind} columns not found",
@@ -1134,7 +1097,7 @@ def prepare_file(
 # mapping.py, saved as a profile) -> prepare_mapped (derive canonical columns, then prepare_*) ->
 # commit_prepared (one atomic store commit with provenance).
 
-UPLOAD_KINDS = ("incidents", "outreach", "areas", "population", "surveys")
+UPLOAD_KINDS = tuple(name for name, kind in schema.KINDS.items() if kind.fields)
 # Incident fields an export may carry that are not stored as such but feed stored ones.
 DERIVED_FIELDS = ("occurred_time", "year", "month", "day", "hour", "location", "x", "y")
 MAX_FEATURES = 50_000  # a city's boundaries: Chicago has 77 community areas, 275 beats, ~46k census blocks

@@ -30,115 +30,13 @@ from dashboard.ingest import Plan, normalise_header
 # ------------------------------------------------------------------------------------- fields
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    label: str
-    check: str  # what the values should look like: id, date, time, text, category, code, lat, lon, ...
-    synonyms: tuple[str, ...] = ()
+FieldSpec = schema.Field
 
-
-def _spec(label: str, check: str, *synonyms: str) -> FieldSpec:
-    return FieldSpec(label, check, synonyms)
-
-
-_S = ingest.SYNONYMS["incidents"]
-
-# Synonyms of real exports (Chicago, LAPD, NYPD, Seattle, San Francisco, Boston, NIBRS...), best first.
-FIELDS: dict[str, dict[str, FieldSpec]] = {
-    "incidents": {
-        "incident_id": _spec("Incident id", "id", *_S["incident_id"], "offense id", "case id", "incident key",
-                             "complaint number", "report id", "rd", "cad number", "go number"),
-        "occurred_at": _spec("Date (occurred)", "date", "date occ", "cmplnt fr dt", "occurred on date",
-                             "offense start datetime", "incident datetime", "occurred date", "occurred at",
-                             "incident date", "date", "occ date", "from date", "offense date", "crime date",
-                             "datetime", "date time", "occurred", "start date", "report datetime",
-                             "reported date", "date rptd", "rpt dt"),
-        "occurred_time": _spec("Time of day", "time", "time occ", "cmplnt fr tm", "time", "incident time",
-                               "occurred time", "occ time", "offense time", "from time"),
-        "year": _spec("Year", "year", "year", "incident year", "data year", "occ year"),
-        "month": _spec("Month", "month", "month", "incident month", "occ month"),
-        "day": _spec("Day of month", "day", "day", "day of month", "incident day"),
-        "hour": _spec("Hour", "hour", "hour", "incident hour", "occ hour"),
-        "offense": _spec("Offense (type)", "category", "primary type", "offense parent group", "ofns desc",
-                         "crm cd desc", "offense code group", "incident category", "offense category",
-                         "offense", "offense type", "crime type", "category", "offense name", "crime",
-                         "offense description", "nibrs offense", "ucr description", "description"),
-        "offense_detail": _spec("Offense detail", "text", "description", "pd desc", "incident description",
-                                "incident subcategory", "descript", "offense description", "offense detail",
-                                "crime description", "subcategory"),
-        "offense_code": _spec("Offense code", "code", "iucr", "crm cd", "ky cd", "offense code", "incident code",
-                              "ucr code", "nibrs code", "pd cd", "crime code", "fbi code"),
-        "case_number": _spec("Case number", "id", "case number", "case no", "report number", "rd no",
-                             "report no", "incident number", "dr no", "report num"),
-        "location_type": _spec("Location type", "category", "location description", "premis desc",
-                               "prem typ desc", "location type", "premise", "premise type", "place type"),
-        "block": _spec("Block / address", "text", "block", "100 block address", "address", "street",
-                       "location", "intersection", "incident address", "block address", "street address"),
-        "latitude": _spec("Latitude", "lat", "latitude", "lat", "y", "point y", "lat y"),
-        "longitude": _spec("Longitude", "lon", "longitude", "long", "lon", "lng", "x", "point x", "lon x"),
-        "location": _spec("Location '(lat, lon)'", "location", "location", "lat lon", "point", "geolocation",
-                          "location 1", "mapped location", "geocoded column", "latlon", "coordinates"),
-        "x": _spec("X coordinate (projected)", "x", "x coordinate", "x coord cd", "xcoord", "x coord", "x",
-                   "easting", "point x"),
-        "y": _spec("Y coordinate (projected)", "y", "y coordinate", "y coord cd", "ycoord", "y coord", "y",
-                   "northing", "point y"),
-        "beat_id": _spec("Beat", "area", "beat", "beat id", "beat num", "rpt dist no", "reporting area",
-                         "sector", "patrol beat", "post", "reporting district"),
-        "district_id": _spec("District / precinct", "area", "district", "police district", "district id",
-                             "addr pct cd", "precinct", "pddistrict", "area", "area name", "division",
-                             "patrol boro", "dist"),
-        "community_area_id": _spec("Community area / neighbourhood", "area", "community area",
-                                   "community area id", "analysis neighborhood", "neighborhood",
-                                   "neighbourhood", "mcpp", "boro nm", "ward", "community"),
-        "arrest": _spec("Arrest", "bool", "arrest", "arrested", "arrest made"),
-        "domestic": _spec("Domestic", "bool", "domestic", "domestic violence", "dv"),
-    },
-    "population": {
-        "area_id": _spec("Area", "area", *ingest.SYNONYMS["population"]["area_id"], "neighborhood", "area name",
-                         "community area name", "name"),
-        "population": _spec("Population", "count", *ingest.SYNONYMS["population"]["population"],
-                            "residents", "total pop", "population total"),
-        "year": _spec("Year", "year", "year", "census year", "vintage"),
-        "source": _spec("Source", "text", "source"),
-    },
-    "areas": {
-        "area_id": _spec("Area id", "id", *ingest.SYNONYMS["areas"]["area_id"], "beat", "district",
-                         "precinct", "area num 1", "objectid"),
-        "name": _spec("Area name", "text", *ingest.SYNONYMS["areas"]["name"], "neighborhood", "nhood",
-                      "district name", "beat name"),
-    },
-    "outreach": {
-        "event_id": _spec("Event id", "id", "event id", "id", "calendarid", "meeting id"),
-        "title": _spec("Title", "text", "title", "event name", "event title", "meeting", "name", "activity"),
-        "starts_at": _spec("Start", "date", "start", "start date", "starts at", "event date", "start time",
-                           "meeting date", "date"),
-        "event_type": _spec("Event type", "category", "event type", "type", "activity type", "program"),
-        "venue": _spec("Venue", "text", "location", "venue", "address"),
-        "attendees": _spec("Attendees", "count", "attendees", "attendance", "participants", "people attended"),
-        "officer_hours": _spec("Officer hours", "count", "officer hours", "hours"),
-    },
-    "surveys": {
-        "area_id": _spec("Area", "area", "area id", "area", "neighborhood", "beat", "district", "community area"),
-        "period_start": _spec("Period start", "date", "period start", "wave start", "survey date", "date",
-                              "start date", "month"),
-        "trust_score": _spec("Trust score", "score", "trust score", "trust", "police trust", "trust index",
-                             "trust in police"),
-        "safety_score": _spec("Safety score", "score", "safety score", "safety", "feel safe", "safety index"),
-        "respondents": _spec("Respondents", "count", "respondents", "responses", "n", "sample size"),
-    },
-}
-
+# Derived from the kinds declared in schema.KINDS.
+FIELDS: dict[str, dict[str, FieldSpec]] = {name: kind.field_map for name, kind in schema.KINDS.items()}
 # Fields whose presence says most about a kind (for detection).
-KEY_FIELDS = {
-    "incidents": ("incident_id", "occurred_at", "offense", "latitude", "offense_code"),
-    "outreach": ("title", "starts_at", "event_type", "attendees", "venue"),
-    "population": ("area_id", "population"),
-    "surveys": ("trust_score", "safety_score", "respondents", "period_start"),
-    "areas": ("area_id", "name"),
-}
-KIND_LABELS = {"incidents": "Incidents (crime reports)", "outreach": "Outreach events",
-               "areas": "Boundaries (areas)", "population": "Population by area",
-               "surveys": "Trust / safety surveys"}
+KEY_FIELDS = {name: kind.detect for name, kind in schema.KINDS.items()}
+KIND_LABELS = {name: kind.label for name, kind in schema.KINDS.items()}
 
 # Projected coordinate systems of common US police exports (all US survey feet unless said).
 COMMON_CRS: tuple[tuple[str, str], ...] = (
@@ -772,16 +670,10 @@ def with_choices(plan: Plan, *, offenses: pd.DataFrame | None = None,
     return Plan(**data)
 
 
-REQUIRED = {"incidents": ("incident_id", "occurred_at", "offense"), "population": ("area_id", "population"),
-            "areas": ("area_id",), "outreach": (), "surveys": ()}
+REQUIRED = {name: kind.required for name, kind in schema.KINDS.items()}
 
 
 def missing_required(plan: Plan) -> list[str]:
     """Labels of the required fields the plan maps to no column (a date may come from year and month)."""
-    missing = []
-    for name in REQUIRED.get(plan.kind, ()):
-        if name == "occurred_at" and {"year", "month"} <= set(plan.columns):
-            continue
-        if not plan.columns.get(name):
-            missing.append(FIELDS[plan.kind][name].label)
-    return missing
+    kind = schema.KINDS.get(plan.kind)
+    return [] if kind is None else [kind.field_map[name].label for name in kind.unmapped_required(plan.columns)]

@@ -34,13 +34,7 @@ BOUNDARY_MAPPINGS = {
 POPULATION_FILE = "chicago_community_area_population_2020.csv"
 EVENTS_FILE = "cpd_caps_community_events_2016_2017.json"
 
-SAMPLE_FILES = {
-    "areas": "areas.parquet",
-    "incidents": "incidents.parquet",
-    "population": "population.csv",
-    "outreach": "outreach.csv",
-    "surveys": "surveys.csv",
-}
+SAMPLE_FILES = {name: kind.sample_file for name, kind in schema.KINDS.items()}
 
 
 def _area_names(level: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
