@@ -26,6 +26,21 @@ import pandas as pd
 from dashboard import ingest, schema
 from dashboard.errors import IngestError
 from dashboard.ingest import Plan, normalise_header
+from dashboard.ingest.values import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    area_lookup,
+    canonical_area_id,
+    detect_date_format,
+    has_utc_offsets,
+    looks_projected,
+    normalise_name,
+    parse_time_of_day,
+    project_to_degrees,
+    strip_text,
+    swapped_latlon,
+    to_number,
+)
 
 # ------------------------------------------------------------------------------------- fields
 
@@ -105,7 +120,7 @@ class _Facts:
     @property
     def nums(self) -> pd.Series:
         if self._nums is None:
-            self._nums = ingest._to_number(self.s)
+            self._nums = to_number(self.s)
         return self._nums
 
     @property
@@ -135,10 +150,10 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
     if check == "date":
         head = s.head(20)
         if not any(_DATE_LIKE.search(str(v)) for v in head) or (
-                ingest.detect_date_format(head) is None
+                detect_date_format(head) is None
                 and pd.to_datetime(head, errors="coerce", format="mixed").isna().all()):
             return 0.0, "not dates"
-        fmt = ingest.detect_date_format(s)
+        fmt = detect_date_format(s)
         if fmt:
             timed = any(code in fmt for code in ("%H", "%I"))
             return (1.0 if timed else 0.9), f"dates like {s.iloc[0]!r} ({fmt})"
@@ -148,7 +163,7 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
         ok = float(parsed.notna().mean())
         return ok * 0.8, f"{ok:.0%} parse as dates"
     if check == "time":
-        _, bad = ingest.parse_time_of_day(s)
+        _, bad = parse_time_of_day(s)
         ok = 1 - float(bad.mean())
         return ok, f"{ok:.0%} read as times of day (e.g. {s.iloc[0]!r})"
     if check in ("lat", "lon"):
@@ -186,12 +201,12 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
     if check == "text":
         return (0.1, "numbers, not text") if facts.numeric > 0.9 else (0.6 + 0.4 * (1 - facts.numeric), "text")
     if check == "bool":
-        ok = float(s.str.lower().isin(ingest._TRUE | ingest._FALSE).mean())
+        ok = float(s.str.lower().isin(TRUE_WORDS | FALSE_WORDS).mean())
         return ok, f"{ok:.0%} true/false"
     if check in ("year", "month", "day", "hour", "count", "score"):
         lo, hi = {"year": (1900, 2100), "month": (1, 12), "day": (1, 31), "hour": (0, 23),
                   "count": (0, 1e9), "score": (0, 100)}[check]
-        v = ingest._to_number(s.str.replace(",", "", regex=False))
+        v = to_number(s.str.replace(",", "", regex=False))
         ok = float(v.between(lo, hi).mean())
         return ok, f"{ok:.0%} numbers in {lo:g}..{hi:g}"
     return 0.5, ""
@@ -311,11 +326,11 @@ def _tidy_incident_columns(fields: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFr
         fields.loc[fields["field"].isin(names), ["column", "confidence"]] = ["", 0.0]
 
     for deg, proj in (("latitude", "y"), ("longitude", "x")):
-        if cols.get(deg) and ingest.looks_projected(raw[cols[deg]]) and not cols.get(proj):
+        if cols.get(deg) and looks_projected(raw[cols[deg]]) and not cols.get(proj):
             fields.loc[fields["field"] == proj, ["column", "confidence", "why"]] = [
                 cols[deg], 0.7, "large numbers: projected coordinates"]
             clear(deg)
-    if cols.get("x") and not ingest.looks_projected(raw[cols["x"]]):
+    if cols.get("x") and not looks_projected(raw[cols["x"]]):
         clear("x", "y")
     if cols.get("occurred_at"):
         clear("year", "month", "day")
@@ -327,14 +342,14 @@ def guess_crs(x: pd.Series, y: pd.Series, bounds: tuple[float, float, float, flo
     or '' when none does (or no bounds are known)."""
     if bounds is None:
         return ""
-    xs, ys = ingest._to_number(x), ingest._to_number(y)
+    xs, ys = to_number(x), to_number(y)
     ok = xs.notna() & ys.notna() & ~xs.isin([0, -1]) & ~ys.isin([0, -1])
     if not ok.any():
         return ""
     mx, my = float(xs[ok].median()), float(ys[ok].median())
     west, south, east, north = bounds
     for code, _ in COMMON_CRS:
-        lat, lon = ingest.project_to_degrees(pd.Series([mx]), pd.Series([my]), code)
+        lat, lon = project_to_degrees(pd.Series([mx]), pd.Series([my]), code)
         if west - 0.05 <= lon.iloc[0] <= east + 0.05 and south - 0.05 <= lat.iloc[0] <= north + 0.05:
             return code
     return ""
@@ -403,8 +418,8 @@ def _guess_level(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None) ->
         if any(w in text for w in words):
             return key
     if column and areas:
-        values = set(ingest.canonical_area_id(raw[column].astype("string"), "beat").dropna())
-        best = max(areas, key=lambda lv: len(values & set(areas[lv]["area_id"].astype(str))), default="")
+        ids = set(canonical_area_id(raw[column].astype("string"), "beat").dropna())
+        best = max(areas, key=lambda lv: len(ids & set(areas[lv]["area_id"].astype(str))), default="")
         if best:
             return best
     return "community_area"
@@ -442,11 +457,11 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
     cols = plan.columns
     lat, lon = get("latitude"), get("longitude")
     if lat is not None and lon is not None:
-        la, lo = ingest._to_number(_sample(lat)), ingest._to_number(_sample(lon))
-        if ingest.looks_projected(la) or ingest.looks_projected(lo):
+        la, lo = to_number(_sample(lat)), to_number(_sample(lon))
+        if looks_projected(la) or looks_projected(lo):
             notes.append("Coordinates look like US feet (or metres), not degrees: choose the coordinate system "
                          "(e.g. EPSG:3435) in the mapping.")
-        elif ingest.swapped_latlon(la.reset_index(drop=True), lo.reset_index(drop=True), areas_bounds(areas)):
+        elif swapped_latlon(la.reset_index(drop=True), lo.reset_index(drop=True), areas_bounds(areas)):
             notes.append("Latitude and longitude look swapped (the latitude column holds longitudes, or the "
                          "longitude column falls in the city's latitude range): swap them in the mapping.")
         missing = float((la.isin([0, -1]) | lo.isin([0, -1])).mean())
@@ -471,7 +486,7 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
     date = get("occurred_at")
     if date is not None and not pd.api.types.is_datetime64_any_dtype(date.dtype):
         sample = _sample(date)
-        fmt = plan.date_format or ingest.detect_date_format(sample)
+        fmt = plan.date_format or detect_date_format(sample)
         if fmt is None:
             notes.append(f"Dates such as {sample.iloc[0]!r} match no known format: type the format "
                          "(e.g. %d/%m/%Y %H:%M) in the mapping.")
@@ -480,7 +495,7 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
             if days.max() <= 12:
                 notes.append(f"Dates read as {fmt} (month first); no day is above 12, so day-first cannot "
                              "be ruled out: confirm the date format.")
-        if ingest._has_offsets(sample):
+        if has_utc_offsets(sample):
             notes.append("Dates carry UTC offsets: they are converted to the time zone you choose.")
         elif fmt and get("occurred_time") is None:
             times = pd.to_datetime(sample.head(300), format=fmt, errors="coerce").dropna()
@@ -524,7 +539,7 @@ def offense_table(raw: pd.DataFrame, plan: Plan, limit: int = 500) -> pd.DataFra
     column = plan.columns.get("offense")
     if not column or column not in raw.columns:
         return pd.DataFrame(columns=["offense", "rows", "offense_group", "source"])
-    counts = ingest._strip(raw[column]).str.upper().value_counts().head(limit)
+    counts = strip_text(raw[column]).str.upper().value_counts().head(limit)
     table = schema.offense_group_table()
     known = dict(zip(table["offense"], table["offense_group"], strict=True))
     saved = {str(k).upper(): v for k, v in plan.offense_groups.items()}
@@ -561,23 +576,23 @@ def area_match_table(raw: pd.DataFrame, plan: Plan, level: str, areas, limit: in
     cols = ["value", "rows", "area_id", "area_name", "how", "use"]
     if not column or column not in raw.columns or areas is None or not len(areas):
         return pd.DataFrame(columns=cols)
-    counts = ingest._strip(raw[column]).value_counts().head(limit)
+    counts = strip_text(raw[column]).value_counts().head(limit)
     names = dict(zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True))
-    lookup = ingest.area_lookup(areas)
-    by_norm = {ingest.normalise_name(n): a for a, n in names.items()}
+    lookup = area_lookup(areas)
+    by_norm = {normalise_name(n): a for a, n in names.items()}
     saved = plan.area_values.get(level, {})
     rows = []
     # All distinct values in one call: a call per value cost ~1 ms each (0.5 s for 300 beats).
-    canonicals = ingest.canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
+    canonicals = canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
     for (value, n), canonical in zip(counts.items(), canonicals, strict=True):
         if value in saved:
             area_id, how, use = saved[value], "profile", True
         elif canonical in lookup:
             area_id, how, use = lookup[canonical], "id", True
-        elif ingest.normalise_name(value) in lookup:
-            area_id, how, use = lookup[ingest.normalise_name(value)], "name", True
+        elif normalise_name(value) in lookup:
+            area_id, how, use = lookup[normalise_name(value)], "name", True
         else:
-            close = difflib.get_close_matches(ingest.normalise_name(value), list(by_norm), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(normalise_name(value), list(by_norm), n=1, cutoff=0.75)
             area_id, how, use = (by_norm[close[0]], "close spelling: check", False) if close else ("", "no match", False)
         rows.append({"value": value, "rows": int(n), "area_id": area_id, "area_name": names.get(area_id, ""),
                      "how": how, "use": use})
