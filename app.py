@@ -3,7 +3,7 @@ error boundary.
 
 Access is decided here, once per run, from the one table in dashboard/access.py: the sidebar lists only
 the pages the role may open, and a page reached any other way (URL, bookmark, query string, session
-state) is refused before it runs. Pages are composition only; see README "How to extend".
+state) is refused before it runs. Pages are composition only; see docs/developing.md, "How to extend".
 """
 
 import streamlit as st

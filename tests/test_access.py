@@ -1,4 +1,4 @@
-"""access: the role table itself, the README copy of it, and the role × page × action matrix run through
+"""access: the role table itself, its copy in docs/privacy.md, and the role × page × action matrix run through
 the real app (AppTest): every cell allowed or refused as the table says, including pages reached by
 URL, by query string and with session state a client tried to set."""
 
@@ -46,9 +46,9 @@ def test_public_safe_is_forced_for_public_and_council():
     assert access.public_safe("admin", wants_full=False)
 
 
-def test_readme_role_table_is_the_code_table():
-    assert access.markdown_table() in (REPO / "README.md").read_text(), (
-        "README's role table differs from access.markdown_table(); paste the new one in")
+def test_docs_role_table_is_the_code_table():
+    assert access.markdown_table() in (REPO / "docs" / "privacy.md").read_text(), (
+        "docs/privacy.md's role table differs from access.markdown_table(); paste the new one in")
 
 
 # -------------------------------------------------------------------- the matrix, through the app

@@ -1,4 +1,4 @@
-"""The shape DEVELOPERS.md asks for: thin pages, one cache boundary, Streamlit only in loader/ui,
+"""The house rules of docs/developing.md: thin pages, one cache boundary, Streamlit only in loader/ui,
 a docstring on every module and a test file per module."""
 
 from __future__ import annotations

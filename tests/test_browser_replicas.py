@@ -1,6 +1,6 @@
 """Two app replicas on one PostgreSQL store (DASHBOARD_DATABASE_URL), as behind a load balancer
-(README "Several replicas"): a version committed by the CLI while both are serving shows on both at
-the next page load, with no restart and no waiting for a cache to expire.
+(docs/operations.md, "PostgreSQL store and several replicas"): a version committed by the CLI while both
+are serving shows on both at the next page load, with no restart and no waiting for a cache to expire.
 
 Needs /usr/bin/chromium and Debian's postgresql (`make test` installs both); the database is a
 throw-away cluster started by tests/pg_support.py. Skipped locally without them, failing on CI.

@@ -1,4 +1,5 @@
-"""config: defaults, conversions, clear errors, and the README's settings table naming every setting."""
+"""config: defaults, conversions, clear errors, and the settings table of docs/operations.md naming every
+setting with its default."""
 
 from __future__ import annotations
 
@@ -33,16 +34,19 @@ def test_bad_values_name_the_setting_and_the_fix(name, value):
     assert name in info.value.message and "Default" in info.value.hint
 
 
-def test_every_setting_has_help_and_is_in_the_readme():
-    readme = (REPO / "README.md").read_text()
-    table = dict(re.findall(r"^\| `(DASHBOARD_[A-Z_]+)` \| `([^`]*)` \|", readme, flags=re.M))
+DOCS_SETTINGS = REPO / "docs" / "operations.md"
+
+
+def test_every_setting_has_help_and_is_in_the_docs():
+    text = DOCS_SETTINGS.read_text()
+    table = dict(re.findall(r"^\| `(DASHBOARD_[A-Z_]+)` \| `([^`]*)` \|", text, flags=re.M))
     for setting in config.SETTINGS:
         assert setting.help.strip(), setting.name
-        assert setting.name in table, f"README settings table misses {setting.name}"
-    assert set(table) == {s.name for s in config.SETTINGS}, "README lists a setting that does not exist"
+        assert setting.name in table, f"the settings table of docs/operations.md misses {setting.name}"
+    assert set(table) == {s.name for s in config.SETTINGS}, "docs/operations.md lists a setting that does not exist"
     for setting in config.SETTINGS:
         shown = table[setting.name].replace("<repo>", str(REPO))
-        assert shown == setting.default, f"README default of {setting.name} differs from the code"
+        assert shown == setting.default, f"docs/operations.md's default of {setting.name} differs from the code"
 
 
 def test_public_view_settings_default_and_convert():

@@ -573,3 +573,39 @@ def test_run_impact_end_to_end_on_a_grid_and_its_brief():
                                        {"Events": "99"}, result, result.caveats(("events",)), "test")
     assert "Stacked event study" in brief and "95% interval" in brief and "Dose comparison, not on/off" in brief
     assert "9 treated police beats" in brief and "@page" in brief
+
+
+@pytest.mark.parametrize("case", ["one treated and one comparison area", "a comparison area with no incidents",
+                                  "a treated area with no incidents", "every area starting the same week"])
+def test_run_impact_on_degenerate_selections_gives_a_result_or_a_reason(case):
+    # What the Impact page and the brief run: a tiny or degenerate selection must come back as numbers
+    # with finite intervals or as a design skipped with its reason, on any machine, never an exception.
+    grid = _grid(3)
+    ids = list(grid["area_id"])
+    weeks = pd.date_range("2016-01-04", periods=40, freq="7D")
+    start = weeks[20]
+    rng = np.random.default_rng(11)
+    treated, control, mode = ("00",), ("22",), "dose"
+    empty = {"a comparison area with no incidents": "22", "a treated area with no incidents": "00"}.get(case)
+    if case == "every area starting the same week":
+        treated, control, mode = tuple(ids), (), "rollout"
+    rows = [(a, w, 0.0 if a == empty else float(rng.poisson(6))) for a in ids for w in weeks]
+    panel = pd.DataFrame(rows, columns=["area_id", "week", "count"])
+    dose = pd.DataFrame({"area_id": ids, "name": ids, "events_before": 0,
+                         "events_after": [3 if a in treated else 0 for a in ids]})
+    settings = designs.ImpactSettings(event_types=("beat_meeting",), level="beat", mode=mode, control_rule="none",
+                                      start=start.date(), weeks=8, treated=treated, control=control)
+    first = {a: start for a in treated}
+    result = designs.run_impact(settings, panel, dose, {}, None, first)
+    for design in (result.wdd, result.event_study, result.its):
+        if isinstance(design, designs.Skipped):
+            assert len(design.reason) > 10, design
+        else:
+            rows = design.estimates() if hasattr(design, "estimates") else [design]
+            assert rows
+    for row in result.summary().itertuples():
+        assert isinstance(row.verdict, str) and row.verdict
+        assert pd.isna(row.estimate) or (np.isfinite(row.low) and np.isfinite(row.high)), row
+    brief = designs.program_brief_html({"program": "Test program", "label": "Beat meeting"}, {"Events": "3"},
+                                       result, result.caveats(("events",)), "test")
+    assert "@page" in brief

@@ -47,6 +47,12 @@ def no_errors(at: AppTest) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def test_every_page_is_smoke_tested():
+    """PAGES is kept by hand (docs/developing.md, "Add a page"): it must name every page of access.PAGES."""
+    assert sorted(PAGES) == sorted(f"views/{p.name}.py" for p in access.PAGES), (
+        "tests/test_pages.py's PAGES and access.PAGES name different pages")
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(app_env, page):
     least = access.PAGE_BY_NAME[Path(page).stem].least_role  # the least role that may open it

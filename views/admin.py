@@ -25,7 +25,7 @@ with tabs[0]:
 
 with tabs[1]:
     ui.caption("These apply to every session on its next click and are recorded in the audit log. Every other "
-               "setting comes from the environment (README, Settings).")
+               "setting comes from the environment (docs/operations.md, Settings).")
     changed = ui.settings_form(loader.runtime_settings(),
                                {n: config.setting(n).help for n in config.RUNTIME_SETTINGS})
     if changed and ui.run_action(lambda: loader.set_setting(changed[0], changed[1], who),

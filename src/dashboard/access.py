@@ -2,8 +2,8 @@
 
 app.py asks this module which pages to put in the navigation and refuses a page the role may not run
 (reached by URL, query string or session state); ui.py asks it before drawing an action (a download of
-point data, a rollback, the full view). The README's role table is generated from ``PAGES`` and
-``ACTIONS`` and a test keeps it in sync. Pure: no Streamlit, no store, no I/O.
+point data, a rollback, the full view). The role table of docs/privacy.md is generated from ``PAGES``
+and ``ACTIONS`` and a test keeps it in sync. Pure: no Streamlit, no store, no I/O.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def least_role_text(least: str) -> str:
 
 
 def markdown_table() -> str:
-    """The README's role table: pages, then actions, one column per role."""
+    """The role table of docs/privacy.md: pages, then actions, one column per role."""
     head = "| | " + " | ".join(ROLE_LABELS[r] for r in ROLES) + " |"
     rule = "|---|" + "---|" * len(ROLES)
     lines = [head, rule]

@@ -303,7 +303,7 @@ def set_setting(store: Store, name: str, value: str, actor: str, actor_role: str
     """Store a run-time setting after checking it converts; audited with the old and new value."""
     if name not in config.RUNTIME_SETTINGS:
         raise AccountError("Setting not changed", f"{name} cannot be changed at run time.",
-                           hint="Set it in the environment and restart: see the README's settings table.")
+                           hint="Set it in the environment and restart: see the settings table in docs/operations.md.")
     try:
         config.setting(name).convert(value)
     except ValueError as exc:

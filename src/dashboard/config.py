@@ -1,7 +1,7 @@
 """Settings read from ``DASHBOARD_*`` environment variables, each with a default and help text.
 
 This module only reads and converts settings; it must not open files, touch the store or import
-Streamlit. The README's settings table is checked against ``SETTINGS`` by a test.
+Streamlit. The settings table of docs/operations.md is checked against ``SETTINGS`` by a test.
 """
 
 from __future__ import annotations

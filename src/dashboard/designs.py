@@ -679,8 +679,12 @@ def interrupted_time_series(series: pd.DataFrame, start, harmonics: int = 2,
     after = len(s) - before
     if before < 8 or after < 4:
         return Skipped("its", f"Needs at least 8 weeks before and 4 after the start (has {before} and {after}).")
-    x, harmonics, notes = its_design(s["week"], start, harmonics)
     y = s["count"].to_numpy(float)
+    if y[:before].sum() <= 0 or y[before:].sum() <= 0:
+        side = "before" if y[:before].sum() <= 0 else "after"
+        return Skipped("its", f"The series has no incidents in the weeks {side} the start, so no level or trend "
+                       "can be fitted: choose areas or offense groups with incidents on both sides.")
+    x, harmonics, notes = its_design(s["week"], start, harmonics)
     lags = newey_west_lags(len(s))
     model = sm.GLM(y, x.to_numpy(), family=sm.families.Poisson())
     with one_thread():
@@ -693,6 +697,9 @@ def interrupted_time_series(series: pd.DataFrame, start, harmonics: int = 2,
     se = np.maximum(np.asarray(hac.bse), floor)
     names = list(x.columns)
     i_level, i_slope = names.index("level"), names.index("slope")
+    if not np.all(np.isfinite(np.asarray(hac.params)[[i_level, i_slope]])) or not np.all(
+            np.isfinite(se[[i_level, i_slope]])):
+        return Skipped("its", NOT_CONVERGED)
     versus = "the trend and season before the start"
     level = Estimate.from_se("its", "Interrupted time series: level change at the start", "log_ratio",
                              float(hac.params[i_level]), float(se[i_level]), alpha=alpha, versus=versus)

@@ -11,7 +11,7 @@ cell is at least k and, as complements are picked smallest first, at most the sm
 in its own group; a withheld total is at least k. The cells and totals form a tree (grand total ->
 coarse totals -> cells), so one pass up and one down gives each hidden value's exact feasible range;
 suppression goes on until none is a single value. Not covered: differencing two periods or filter
-selections, and levels that do not nest (community areas vs beats); see README.
+selections, and levels that do not nest (community areas vs beats); see docs/privacy.md.
 """
 
 from __future__ import annotations

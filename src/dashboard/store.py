@@ -749,7 +749,7 @@ def _content_hash(con: Any, table: str, columns: Sequence[str], keys: Sequence[s
 # possession, use or sale of firearms, reckless discharge, concealed-carry violations) plus any offense
 # whose detail names a handgun, firearm or gun (armed robbery, aggravated assault and battery with a gun).
 # Chicago's "GUN OFFENDER: ..." records are registry duties, not gun use, and are left out (checked
-# against the sample's offense_detail values; see README "Crime trends").
+# against the sample's offense_detail values; see docs/methods.md, "Crime trends").
 _DETAIL = "UPPER(COALESCE(offense_detail, ''))"
 GUN_OFFENSE_SQL = (f"(offense_group = 'weapons' OR {_DETAIL} LIKE '%HANDGUN%' OR {_DETAIL} LIKE '%FIREARM%' "
                    f"OR ({_DETAIL} LIKE '%GUN%' AND {_DETAIL} NOT LIKE 'GUN OFFENDER%'))")
