@@ -41,7 +41,7 @@ POPULATION_FILE = "chicago_community_area_population_2020.csv"
 POPULATION_COLUMNS = {"area_id": "community_area_id", "population": "population_2020"}
 EVENTS_FILE = "cpd_caps_community_events_2016_2017.json"
 
-SAMPLE_FILES = {name: kind.sample_file for name, kind in schema.KINDS.items()}
+SAMPLE_FILES = {name: kind.sample_file for name, kind in schema.KINDS.items() if kind.sample_file}
 
 
 def _area_names(level: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -116,7 +116,9 @@ def build(source: Path, out: Path) -> dict[str, Any]:
 
 
 def read_sample(sample_dir: Path, dataset: str) -> pd.DataFrame:
-    """One canonical dataset from data/sample/, typed by its schema."""
+    """One canonical dataset from data/sample/, typed by its schema (empty for a kind the sample lacks)."""
+    if dataset not in SAMPLE_FILES:
+        return schema.empty(dataset)
     path = sample_dir / SAMPLE_FILES[dataset]
     if dataset == "areas":
         return schema.AREAS.validate(gpd.read_parquet(path))

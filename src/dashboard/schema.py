@@ -223,7 +223,7 @@ class Kind:
     detect: tuple[str, ...]  # the fields whose columns say most that a file holds this kind
     placed: str
     prepare: str | None
-    sample_file: str
+    sample_file: str | None = None  # its file in data/sample/, if the sample has one
 
     @property
     def field_map(self) -> dict[str, Field]:
@@ -314,7 +314,8 @@ INCIDENT_FIELDS = (
     Field("domestic", "Domestic", "bool", ("domestic", "domestic violence", "dv"), ("domestic", "domestic violence")),
 )
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (
+# Every dataset kind, in the order the store, the CLI and the pages list them.
+DATASET_KINDS: tuple[Kind, ...] = (
     Kind("incidents", "Incidents (crime reports)", INCIDENTS, ("incident_id",), "occurred_at", INCIDENT_FIELDS,
          detect=("incident_id", "occurred_at", "offense", "latitude", "offense_code"), placed=PLACED_BY_POINTS,
          prepare="dashboard.ingest.incidents:prepare", sample_file="incidents.parquet"),
@@ -355,7 +356,9 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
         Field("respondents", "Respondents", "count", ("respondents", "responses", "n", "sample size")),
     ), detect=("trust_score", "safety_score", "respondents", "period_start"), placed=PLACED_BY_AREA_ROWS,
         prepare=None, sample_file="surveys.csv"),
-)}
+)
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in DATASET_KINDS}
 
 # Derived views of the registry, for the store, the sample and the CLI.
 DATASETS = tuple(KINDS)

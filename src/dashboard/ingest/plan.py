@@ -93,7 +93,16 @@ class Plan:
         return plan
 
 
+def mapped_column(raw: pd.DataFrame, columns: dict[str, str], field_name: str) -> pd.Series:
+    """The column ``columns`` maps ``field_name`` to, or a missing text column where it maps none."""
+    source = columns.get(field_name)
+    if source is None or source not in raw.columns:
+        return pd.Series(pd.NA, index=raw.index, dtype="string")
+    return raw[source]
+
+
 def check_required(raw: pd.DataFrame, kind: str, mapping: dict[str, str], name: str) -> None:
+    """Refuse a file whose mapping names no column for a required field of ``kind``."""
     missing = [f for f in schema.KINDS[kind].required if f not in mapping]
     if missing:
         raise IngestError(

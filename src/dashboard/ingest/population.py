@@ -9,17 +9,10 @@ import numpy as np
 import pandas as pd
 
 from dashboard.ingest import rules
-from dashboard.ingest.plan import Plan, Source, check_required, suggest_mapping
+from dashboard.ingest.plan import Plan, Source, check_required, mapped_column, suggest_mapping
 from dashboard.ingest.report import Prepared, Report, finalise
 from dashboard.ingest.rules import Rejections
 from dashboard.ingest.values import canonical_area_id
-
-
-def _mapped(raw: pd.DataFrame, mapping: dict[str, str], field_name: str) -> pd.Series:
-    source = mapping.get(field_name)
-    if source is None or source not in raw.columns:
-        return pd.Series(pd.NA, index=raw.index, dtype="string")
-    return raw[source]
 
 
 def prepare_population(
@@ -34,10 +27,10 @@ def prepare_population(
     report = Report("population", source_name, digest, len(raw), 0, pd.DataFrame(), mapping=dict(mapping))
     out = pd.DataFrame(index=raw.index)
     out["level"] = level
-    out["area_id"] = canonical_area_id(_mapped(raw, mapping, "area_id"), level)
+    out["area_id"] = canonical_area_id(mapped_column(raw, mapping, "area_id"), level)
     rej.add(out["area_id"].isna(), rules.MISSING_AREA_ID)
     if "year" in mapping:
-        years = pd.to_numeric(_mapped(raw, mapping, "year"), errors="coerce")
+        years = pd.to_numeric(mapped_column(raw, mapping, "year"), errors="coerce")
     elif year is not None:
         years = pd.Series(year, index=raw.index, dtype=float)
     else:
@@ -45,11 +38,11 @@ def prepare_population(
         years = pd.Series(float(match.group()) if match else np.nan, index=raw.index)
     rej.add(years.isna(), rules.MISSING_YEAR)
     out["year"] = years.fillna(0).astype(int)
-    pop = pd.to_numeric(_mapped(raw, mapping, "population").astype("string").str.replace(",", ""),
+    pop = pd.to_numeric(mapped_column(raw, mapping, "population").astype("string").str.replace(",", ""),
                         errors="coerce")
     rej.add(pop.isna() | (pop < 0), rules.BAD_POPULATION)
     out["population"] = pop.fillna(0).astype(int)
-    out["source"] = _mapped(raw, mapping, "source").astype("string").fillna(source_name)
+    out["source"] = mapped_column(raw, mapping, "source").astype("string").fillna(source_name)
     return finalise("population", out, raw, rej, report)
 
 
