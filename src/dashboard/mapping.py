@@ -76,7 +76,7 @@ VALUE_ONLY_CHECKS = ("date", "location")
 
 
 # What any date pandas can read holds: a digit, or a month or day name ('March', 'Mon'). A column of
-# values with neither is not tried as dates at all (dateutil costs ~2 ms per 20 values).
+# values with neither is not tried as dates at all (dateutil is slow per value).
 _DATE_LIKE = re.compile(r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|now",
                         re.IGNORECASE)
 
@@ -102,7 +102,7 @@ def sample_rows(raw: pd.DataFrame, n: int = 4 * SAMPLE_ROWS, blocks: int = 16) -
     """About ``n`` rows in ``blocks`` runs of consecutive rows spread evenly over the file, or all of
     them: every suggestion and finding but the repeated-id count reads this sample, since a million
     rows cost seconds and change no choice. Runs, not scattered rows: slicing copies nothing, while
-    gathering 8,000 scattered rows of arrow-backed text costs ~0.1 s; spread over the file, the runs
+    gathering scattered rows of arrow-backed text copies every value; spread over the file, the runs
     still see every period of a file sorted by date."""
     if len(raw) <= n:
         return raw
@@ -582,7 +582,7 @@ def area_match_table(raw: pd.DataFrame, plan: Plan, level: str, areas, limit: in
     by_norm = {normalise_name(n): a for a, n in names.items()}
     saved = plan.area_values.get(level, {})
     rows = []
-    # All distinct values in one call: a call per value cost ~1 ms each (0.5 s for 300 beats).
+    # All distinct values in one call: a call per value adds pandas overhead per value.
     canonicals = canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
     for (value, n), canonical in zip(counts.items(), canonicals, strict=True):
         if value in saved:

@@ -1,4 +1,5 @@
-"""Canonical datasets: incidents, outreach, areas, population, surveys, declared once with pandera.
+"""The dataset kinds (incidents, outreach, areas, population, surveys), each declared once in
+``DATASET_KINDS``: pandera schema, key, time column, upload fields with synonyms, placement, preparer.
 
 Everything that enters the store passes one of these schemas (lazily, so every failing row is
 reported), and every page reads data of these shapes. This module declares; it must not read files,

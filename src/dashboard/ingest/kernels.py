@@ -79,8 +79,8 @@ _SCRATCH_LOCK = threading.Lock()
 
 
 def _scratch_duckdb():
-    """A cursor on one in-memory DuckDB kept for the process (opening a database costs 20-40 ms; a
-    cursor is its own connection to it, safe to use on any thread). Close the cursor after use."""
+    """A cursor on one in-memory DuckDB kept for the process (opening a database is slow; a cursor is
+    its own connection to it, safe to use on any thread). Close the cursor after use."""
     import duckdb
 
     with _SCRATCH_LOCK:
@@ -90,7 +90,7 @@ def _scratch_duckdb():
 
 
 def strptime_fast(text: pd.Series, fmt: str) -> pd.Series | None:
-    """DuckDB's strptime (strict like pandas, about 25x faster) for plain numeric formats, else None."""
+    """DuckDB's strptime (strict like pandas, and much faster) for plain numeric formats, else None."""
     if not _FAST_FORMAT.match(fmt) or len(text) < 10_000:
         return None
     import duckdb
@@ -123,7 +123,7 @@ def arrow_text(values: pd.Series):
 
 def edge_bytes(arr) -> tuple[np.ndarray, np.ndarray, list]:
     """First and last byte of every non-empty value of an arrow string array, and its data buffers,
-    read from the offsets without decoding a single value (a million values in ~5 ms)."""
+    read from the offsets without decoding a single value."""
     import pyarrow as pa
 
     firsts, lasts, buffers = [], [], []
@@ -178,7 +178,7 @@ def _plain_decimals(arr) -> bool:
 
 
 def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
-    """``ids.duplicated(keep)``, about five times faster for the usual all-digit ids of a large file:
+    """``ids.duplicated(keep)``, faster for the usual all-digit ids of a large file:
     compared as integers when every value is a plain decimal without leading zeros (then the same
     text is the same number and the other way round); as text otherwise."""
     import pyarrow as pa
@@ -193,8 +193,8 @@ def duplicated_ids(ids: pd.Series, keep: str | bool = "last") -> pd.Series:
                 numbers = None  # more than 18 digits
             if numbers is not None:
                 values = numbers.to_numpy()
-                # Exports come sorted by date, so ids are nearly in order: sorting them (~15 ms for a
-                # million) shows most files repeat none, and the hash pass (~30-50 ms) is skipped.
+                # Exports come sorted by date, so ids are nearly in order: sorting them (cheaper than
+                # hashing) shows most files repeat none, and the hash pass is skipped.
                 ordered = np.sort(values)
                 if not (ordered[1:] == ordered[:-1]).any():
                     return pd.Series(False, index=ids.index)
@@ -234,7 +234,7 @@ def replace_at(values: pd.Series, positions: np.ndarray, replacements: np.ndarra
 
 
 # Column work on files of at least this many rows runs on two threads: most of it is arrow, numpy,
-# shapely and DuckDB kernels, which release the GIL (the tasks of a million-row file: ~480 ms -> ~280 ms).
+# shapely and DuckDB kernels, which release the GIL.
 PARALLEL_ROWS = 100_000
 
 

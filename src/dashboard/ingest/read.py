@@ -53,7 +53,7 @@ def _decode(data: bytes, name: str) -> str:
 
 def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.DataFrame | None:
     """The same table pandas' C parser gives (every column text, '' missing, leading blanks dropped),
-    read by pyarrow's multi-threaded parser: about ten times faster on a million rows. None when the
+    read by pyarrow's multi-threaded parser, much faster on a large file. None when the
     file has something only pandas handles the way the product always has (ragged rows, repeated or
     blank headers, quotes after blanks); the caller then uses pandas. One difference is accepted:
     leading blanks inside quotes are dropped too, which prepare_* strip from every field anyway."""
@@ -74,7 +74,7 @@ def _read_csv_fast(text: str, delimiter: str, utf8: bytes | None = None) -> pd.D
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 # large_string: the type pandas keeps text in, so to_pandas wraps the columns as they are
-                # (read as string, every value was copied again: ~0.25 s for a million rows).
+                # (read as string, every value would be copied again).
                 column_types=dict.fromkeys(header, pa.large_string()), strings_can_be_null=True,
                 null_values=[""], quoted_strings_can_be_null=True),
         )
@@ -110,7 +110,7 @@ def read_table(data: bytes, name: str) -> pd.DataFrame:
     head = _utf8_head(data)
     if head is not None and head.strip():
         # Plain UTF-8 bytes: pyarrow reads them as they are and checks every value is valid UTF-8, so the
-        # whole file is never decoded into one Python string (160 MB for a million rows).
+        # whole file is never decoded into one Python string (several times the file's size).
         frame = _read_csv_fast(head, _sniff_delimiter(head), data)
         if frame is not None:
             return _with_rows(frame, name)
@@ -165,10 +165,10 @@ def _with_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame
 
 
-MAX_FEATURES = 50_000  # a city's boundaries: Chicago has 77 community areas, 275 beats, ~46k census blocks
+MAX_FEATURES = 50_000  # a city's boundaries, down to census blocks
 
 
-MAX_EXPANSION = 100  # declared size / compressed size of one archive member; zip bombs are 1000x
+MAX_EXPANSION = 100  # declared size / compressed size of one archive member; zip bombs are far above it
 
 
 GEO_SUFFIXES = {".geojson", ".zip", ".shp"}

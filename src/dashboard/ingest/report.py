@@ -76,8 +76,8 @@ class Prepared:
 
 @cache
 def _schema_for(kind: str) -> pa.DataFrameSchema:
-    """The pandera schema of ``kind`` as the last guard of prepare_*. For incidents without its
-    incident_id uniqueness check: prepare_incidents has already rejected every row whose id a later row
+    """The pandera schema of ``kind`` as the last guard of every preparer. For incidents without its
+    incident_id uniqueness check: incidents.validate has already rejected every row whose id a later row
     repeats, so the kept ids are unique by construction, and the check was a second pass over a million
     strings. (Every other check still runs.)"""
     if kind == "incidents":
