@@ -23,6 +23,22 @@ def test_redact_hides_only_the_password():
     assert dialects.redact("postgresql://app@db.local/dash") == "postgresql://app@db.local/dash"
 
 
+def test_exit_closes_every_duckdb_and_stops_its_idle_timer_before_shutdown(tmp_path):
+    # A daemon idle timer closing a connection while the interpreter tears DuckDB down aborts the
+    # process after every test has passed; at exit each store is closed on the main thread instead.
+    db = dialects.for_target(tmp_path / "x.duckdb", lock_timeout=5, idle_close=60)
+    with db.connect() as con:
+        con.execute("SELECT 1")
+    timer = db._reaper
+    assert db._con is not None and timer is not None and timer.is_alive()
+    assert db in dialects._OPEN_DUCKDBS
+    dialects.close_all_duckdbs()
+    assert db._con is None and db._reaper is None and not timer.is_alive()
+    with db.connect() as con:  # still usable afterwards, and leaves nothing open behind it
+        assert con.execute("SELECT 2").fetchone() == (2,)
+    assert db._con is None and db._reaper is None
+
+
 def test_target_picks_the_dialect(tmp_path):
     assert dialects.for_target(tmp_path / "x.duckdb", 1, 1).name == "duckdb"
     assert dialects.for_target("postgresql://u@h/d", 1, 1).name == "postgresql"

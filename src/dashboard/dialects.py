@@ -9,12 +9,14 @@ keeps every rule about versions; this module must not know about datasets or imp
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +62,18 @@ def for_target(target: str | Path, lock_timeout: float, idle_close: float) -> Di
 # ------------------------------------------------------------------------------------------ DuckDB
 
 
+_OPEN_DUCKDBS: weakref.WeakSet[DuckDB] = weakref.WeakSet()
+
+
+@atexit.register
+def close_all_duckdbs() -> None:
+    """Close every DuckDB store's connection and stop its idle timer, on the main thread, before the
+    interpreter shuts down: a daemon timer closing a connection while DuckDB's module is torn down aborts
+    the process ("terminate called ...") after everything else has succeeded."""
+    for db in list(_OPEN_DUCKDBS):
+        db.shut()
+
+
 class DuckDB:
     """One DuckDB file. Safe to share between threads: each caller gets its own cursor."""
 
@@ -77,6 +91,8 @@ class DuckDB:
         self._users = 0
         self._last_used = 0.0
         self._reaper: threading.Timer | None = None
+        self._shut = False
+        _OPEN_DUCKDBS.add(self)
 
     def describe(self) -> str:
         return str(self.path)
@@ -127,7 +143,7 @@ class DuckDB:
             with self._con_lock:
                 self._users -= 1
                 self._last_used = time.monotonic()
-                if self.idle_close <= 0:
+                if self.idle_close <= 0 or self._shut:
                     self._close_locked()
                 elif self._reaper is None:
                     self._reaper = threading.Timer(self.idle_close, self._reap)
@@ -138,7 +154,7 @@ class DuckDB:
         with self._con_lock:
             self._reaper = None
             idle = time.monotonic() - self._last_used
-            if self._users == 0 and idle >= self.idle_close * 0.9:
+            if self._shut or (self._users == 0 and idle >= self.idle_close * 0.9):
                 self._close_locked()
             elif self._con is not None:
                 self._reaper = threading.Timer(max(self.idle_close - idle, 0.05), self._reap)
@@ -153,6 +169,18 @@ class DuckDB:
     def close(self) -> None:
         with self._con_lock:
             self._close_locked()
+
+    def shut(self) -> None:
+        """Close for good at exit: no idle timer is left running, and the connection is closed once the
+        last cursor is given back."""
+        with self._con_lock:
+            self._shut = True
+            reaper, self._reaper = self._reaper, None
+            self._close_locked()
+        if reaper is not None:
+            reaper.cancel()
+            if reaper is not threading.current_thread():
+                reaper.join()
 
     def abandon(self, con: duckdb.DuckDBPyConnection) -> None:
         """Roll back a failed write. After an I/O error (full disk, read-only file) DuckDB may refuse
