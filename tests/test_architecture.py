@@ -15,10 +15,9 @@ PAGES = sorted((REPO / "views").glob("*.py"))
 MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p.name not in {"__init__.py", "__main__.py"})
 
 
-def mirror_test_file(module) -> str:
-    """tests/test_<module>.py; a subpackage's module is tests/test_<package>_<module>.py."""
-    parts = module.relative_to(PACKAGE).with_suffix("").parts
-    return f"test_{'_'.join(parts)}.py"
+def module_id(path) -> str:
+    """ingest/read.py -> ingest_read: a module's name in the package, as its test file is named."""
+    return "_".join(path.relative_to(PACKAGE).with_suffix("").parts) if path.is_relative_to(PACKAGE) else path.name
 
 
 def imports(path) -> set[str]:
@@ -52,15 +51,15 @@ def test_only_loader_caches():
     assert users == {"loader.py"}
 
 
-@pytest.mark.parametrize("module", [*MODULES, REPO / "app.py", *PAGES], ids=lambda p: p.name)
+@pytest.mark.parametrize("module", [*MODULES, *PACKAGE.rglob("__init__.py"), REPO / "app.py", *PAGES], ids=module_id)
 def test_every_module_says_what_it_is_for(module):
     doc = ast.get_docstring(ast.parse(module.read_text()))
     assert doc and len(doc) > 20
 
 
-@pytest.mark.parametrize("module", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("module", MODULES, ids=module_id)
 def test_every_module_has_its_test_file(module):
-    assert (REPO / "tests" / mirror_test_file(module)).is_file()
+    assert (REPO / "tests" / f"test_{module_id(module)}.py").is_file()
 
 
 def test_no_cdn_or_tile_host_in_product_code():

@@ -1,5 +1,6 @@
 """The docs stay true: every relative link of README.md and docs/*.md reaches a file (and heading), the
-module map of docs/developing.md names every module, and its "Add a page" and "Add a setting" steps,
+module map of docs/developing.md names every module, and its "Add a page", "Add a setting" and "Add a
+dataset kind" steps,
 carried out as written on a scratch copy of the repo, pass the checks they name (and fail when a step is
 left out)."""
 
@@ -202,12 +203,17 @@ def apply(step: Step, root: Path) -> None:
         table = re.search(r"^\| \| Anonymous public .*?\n(?=[^|])", text, flags=re.M | re.S)
         assert table, f"no role table in {step.target}"
         path.write_text(text[: table.start()] + done.stdout.strip() + "\n" + text[table.end():])
+    elif step.action == "add to the module map":
+        text = path.read_text().splitlines(keepends=True)
+        last = max(i for i, line in enumerate(text) if line.startswith("| `src/dashboard/"))
+        path.write_text("".join(text[: last + 1]) + step.body + "".join(text[last + 1:]))
     elif step.action.startswith("add to "):
         name = step.action.removeprefix("add to ")
         path.write_text(insert_into(path.read_text(), name, step.body))
     else:
         raise AssertionError(f"docs/developing.md: a step says {step.action!r}; tests/test_docs.py knows new file, "
-                             "add to NAME, add to the settings table, replace the role table with the output of")
+                             "add to NAME, add to the settings table, add to the module map, replace the role "
+                             "table with the output of")
 
 
 def carry_out(tmp: Path, heading: str, leave_out: int | None = None, extra: str = "") -> subprocess.CompletedProcess:
@@ -262,13 +268,6 @@ def test_add_a_page_as_documented(tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("leave_out", required_steps("Add a page"))
-def test_add_a_page_fails_without_each_step(tmp_path, leave_out):
-    done = carry_out(tmp_path, "Add a page", leave_out=leave_out)
-    assert done.returncode == 1 and " failed" in done.stdout, (  # a test failed (not a broken harness)
-        f"step {leave_out + 1} of 'Add a page' can be left out and the checks still pass:\n{done.stdout[-3000:]}")
-
-
 SETTING_READ = '''
 from dashboard import config
 
@@ -288,8 +287,44 @@ def test_add_a_setting_as_documented(tmp_path):
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("leave_out", required_steps("Add a setting"))
-def test_add_a_setting_fails_without_each_step(tmp_path, leave_out):
-    done = carry_out(tmp_path, "Add a setting", leave_out=leave_out)
-    assert done.returncode == 1 and " failed" in done.stdout, (  # a test failed (not a broken harness)
-        f"step {leave_out + 1} of 'Add a setting' can be left out and the checks still pass:\n{done.stdout[-3000:]}")
+KIND_STORED = '''
+import json
+import os
+import subprocess
+import sys
+
+from dashboard import schema
+
+
+def test_ingest_calls_upload_is_stored(tmp_path):
+    """The new kind, end to end: a CAD export through `python -m dashboard ingest`, then in the store."""
+    kind = schema.DATASET_KINDS[-1]
+    export = tmp_path / "cad.csv"
+    export.write_text("Event Number,Call Date,Nature,District\\nC1,2026-11-02 08:15,noise,006\\n"
+                      "C2,2026-11-02 09:40,alarm,7\\nC3,soon,alarm,7\\n")
+    env = {**os.environ, "DASHBOARD_DATA_DIR": str(tmp_path / "data"), "DASHBOARD_LOG_LEVEL": "WARNING"}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "dashboard", *args], capture_output=True,
+                                       text=True, env=env, timeout=300)
+    done = run("ingest", str(export), "--kind", kind.name, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["committed"], report["rows_kept"], report["rows_rejected"]) == (True, 2, 1)
+    status = {d["dataset"]: d for d in json.loads(run("status", "--json").stdout)["datasets"]}
+    assert status[kind.name]["rows"] == 2 and status[kind.name]["min_date"].startswith("2026-11-02T08:15")
+'''
+
+
+def test_add_a_dataset_kind_as_documented(tmp_path):
+    done = carry_out(tmp_path, "Add a dataset kind", extra=KIND_STORED)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+HOW_TOS = ("Add a page", "Add a setting", "Add a dataset kind")
+
+
+@pytest.mark.parametrize(("heading", "leave_out"), [(h, i) for h in HOW_TOS for i in required_steps(h)])
+def test_each_documented_step_is_needed(tmp_path, heading, leave_out):
+    """Carried out without one of its steps, a how-to's own check fails (a test fails: the harness works)."""
+    done = carry_out(tmp_path, heading, leave_out=leave_out)
+    assert done.returncode == 1 and " failed" in done.stdout, (
+        f"step {leave_out + 1} of {heading!r} can be left out and the checks still pass:\n{done.stdout[-3000:]}")

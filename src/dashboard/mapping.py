@@ -26,119 +26,32 @@ import pandas as pd
 from dashboard import ingest, schema
 from dashboard.errors import IngestError
 from dashboard.ingest import Plan, normalise_header
+from dashboard.ingest.values import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    area_lookup,
+    canonical_area_id,
+    detect_date_format,
+    has_utc_offsets,
+    looks_projected,
+    normalise_name,
+    parse_time_of_day,
+    project_to_degrees,
+    strip_text,
+    swapped_latlon,
+    to_number,
+)
 
 # ------------------------------------------------------------------------------------- fields
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    label: str
-    check: str  # what the values should look like: id, date, time, text, category, code, lat, lon, ...
-    synonyms: tuple[str, ...] = ()
+FieldSpec = schema.Field
 
-
-def _spec(label: str, check: str, *synonyms: str) -> FieldSpec:
-    return FieldSpec(label, check, synonyms)
-
-
-_S = ingest.SYNONYMS["incidents"]
-
-# Synonyms of real exports (Chicago, LAPD, NYPD, Seattle, San Francisco, Boston, NIBRS...), best first.
-FIELDS: dict[str, dict[str, FieldSpec]] = {
-    "incidents": {
-        "incident_id": _spec("Incident id", "id", *_S["incident_id"], "offense id", "case id", "incident key",
-                             "complaint number", "report id", "rd", "cad number", "go number"),
-        "occurred_at": _spec("Date (occurred)", "date", "date occ", "cmplnt fr dt", "occurred on date",
-                             "offense start datetime", "incident datetime", "occurred date", "occurred at",
-                             "incident date", "date", "occ date", "from date", "offense date", "crime date",
-                             "datetime", "date time", "occurred", "start date", "report datetime",
-                             "reported date", "date rptd", "rpt dt"),
-        "occurred_time": _spec("Time of day", "time", "time occ", "cmplnt fr tm", "time", "incident time",
-                               "occurred time", "occ time", "offense time", "from time"),
-        "year": _spec("Year", "year", "year", "incident year", "data year", "occ year"),
-        "month": _spec("Month", "month", "month", "incident month", "occ month"),
-        "day": _spec("Day of month", "day", "day", "day of month", "incident day"),
-        "hour": _spec("Hour", "hour", "hour", "incident hour", "occ hour"),
-        "offense": _spec("Offense (type)", "category", "primary type", "offense parent group", "ofns desc",
-                         "crm cd desc", "offense code group", "incident category", "offense category",
-                         "offense", "offense type", "crime type", "category", "offense name", "crime",
-                         "offense description", "nibrs offense", "ucr description", "description"),
-        "offense_detail": _spec("Offense detail", "text", "description", "pd desc", "incident description",
-                                "incident subcategory", "descript", "offense description", "offense detail",
-                                "crime description", "subcategory"),
-        "offense_code": _spec("Offense code", "code", "iucr", "crm cd", "ky cd", "offense code", "incident code",
-                              "ucr code", "nibrs code", "pd cd", "crime code", "fbi code"),
-        "case_number": _spec("Case number", "id", "case number", "case no", "report number", "rd no",
-                             "report no", "incident number", "dr no", "report num"),
-        "location_type": _spec("Location type", "category", "location description", "premis desc",
-                               "prem typ desc", "location type", "premise", "premise type", "place type"),
-        "block": _spec("Block / address", "text", "block", "100 block address", "address", "street",
-                       "location", "intersection", "incident address", "block address", "street address"),
-        "latitude": _spec("Latitude", "lat", "latitude", "lat", "y", "point y", "lat y"),
-        "longitude": _spec("Longitude", "lon", "longitude", "long", "lon", "lng", "x", "point x", "lon x"),
-        "location": _spec("Location '(lat, lon)'", "location", "location", "lat lon", "point", "geolocation",
-                          "location 1", "mapped location", "geocoded column", "latlon", "coordinates"),
-        "x": _spec("X coordinate (projected)", "x", "x coordinate", "x coord cd", "xcoord", "x coord", "x",
-                   "easting", "point x"),
-        "y": _spec("Y coordinate (projected)", "y", "y coordinate", "y coord cd", "ycoord", "y coord", "y",
-                   "northing", "point y"),
-        "beat_id": _spec("Beat", "area", "beat", "beat id", "beat num", "rpt dist no", "reporting area",
-                         "sector", "patrol beat", "post", "reporting district"),
-        "district_id": _spec("District / precinct", "area", "district", "police district", "district id",
-                             "addr pct cd", "precinct", "pddistrict", "area", "area name", "division",
-                             "patrol boro", "dist"),
-        "community_area_id": _spec("Community area / neighbourhood", "area", "community area",
-                                   "community area id", "analysis neighborhood", "neighborhood",
-                                   "neighbourhood", "mcpp", "boro nm", "ward", "community"),
-        "arrest": _spec("Arrest", "bool", "arrest", "arrested", "arrest made"),
-        "domestic": _spec("Domestic", "bool", "domestic", "domestic violence", "dv"),
-    },
-    "population": {
-        "area_id": _spec("Area", "area", *ingest.SYNONYMS["population"]["area_id"], "neighborhood", "area name",
-                         "community area name", "name"),
-        "population": _spec("Population", "count", *ingest.SYNONYMS["population"]["population"],
-                            "residents", "total pop", "population total"),
-        "year": _spec("Year", "year", "year", "census year", "vintage"),
-        "source": _spec("Source", "text", "source"),
-    },
-    "areas": {
-        "area_id": _spec("Area id", "id", *ingest.SYNONYMS["areas"]["area_id"], "beat", "district",
-                         "precinct", "area num 1", "objectid"),
-        "name": _spec("Area name", "text", *ingest.SYNONYMS["areas"]["name"], "neighborhood", "nhood",
-                      "district name", "beat name"),
-    },
-    "outreach": {
-        "event_id": _spec("Event id", "id", "event id", "id", "calendarid", "meeting id"),
-        "title": _spec("Title", "text", "title", "event name", "event title", "meeting", "name", "activity"),
-        "starts_at": _spec("Start", "date", "start", "start date", "starts at", "event date", "start time",
-                           "meeting date", "date"),
-        "event_type": _spec("Event type", "category", "event type", "type", "activity type", "program"),
-        "venue": _spec("Venue", "text", "location", "venue", "address"),
-        "attendees": _spec("Attendees", "count", "attendees", "attendance", "participants", "people attended"),
-        "officer_hours": _spec("Officer hours", "count", "officer hours", "hours"),
-    },
-    "surveys": {
-        "area_id": _spec("Area", "area", "area id", "area", "neighborhood", "beat", "district", "community area"),
-        "period_start": _spec("Period start", "date", "period start", "wave start", "survey date", "date",
-                              "start date", "month"),
-        "trust_score": _spec("Trust score", "score", "trust score", "trust", "police trust", "trust index",
-                             "trust in police"),
-        "safety_score": _spec("Safety score", "score", "safety score", "safety", "feel safe", "safety index"),
-        "respondents": _spec("Respondents", "count", "respondents", "responses", "n", "sample size"),
-    },
-}
-
+# Derived from the kinds declared in schema.KINDS.
+FIELDS: dict[str, dict[str, FieldSpec]] = {name: kind.field_map for name, kind in schema.KINDS.items()}
 # Fields whose presence says most about a kind (for detection).
-KEY_FIELDS = {
-    "incidents": ("incident_id", "occurred_at", "offense", "latitude", "offense_code"),
-    "outreach": ("title", "starts_at", "event_type", "attendees", "venue"),
-    "population": ("area_id", "population"),
-    "surveys": ("trust_score", "safety_score", "respondents", "period_start"),
-    "areas": ("area_id", "name"),
-}
-KIND_LABELS = {"incidents": "Incidents (crime reports)", "outreach": "Outreach events",
-               "areas": "Boundaries (areas)", "population": "Population by area",
-               "surveys": "Trust / safety surveys"}
+KEY_FIELDS = {name: kind.detect for name, kind in schema.KINDS.items()}
+KIND_LABELS = {name: kind.label for name, kind in schema.KINDS.items()}
 
 # Projected coordinate systems of common US police exports (all US survey feet unless said).
 COMMON_CRS: tuple[tuple[str, str], ...] = (
@@ -163,7 +76,7 @@ VALUE_ONLY_CHECKS = ("date", "location")
 
 
 # What any date pandas can read holds: a digit, or a month or day name ('March', 'Mon'). A column of
-# values with neither is not tried as dates at all (dateutil costs ~2 ms per 20 values).
+# values with neither is not tried as dates at all (dateutil is slow per value).
 _DATE_LIKE = re.compile(r"\d|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun|today|now",
                         re.IGNORECASE)
 
@@ -189,7 +102,7 @@ def sample_rows(raw: pd.DataFrame, n: int = 4 * SAMPLE_ROWS, blocks: int = 16) -
     """About ``n`` rows in ``blocks`` runs of consecutive rows spread evenly over the file, or all of
     them: every suggestion and finding but the repeated-id count reads this sample, since a million
     rows cost seconds and change no choice. Runs, not scattered rows: slicing copies nothing, while
-    gathering 8,000 scattered rows of arrow-backed text costs ~0.1 s; spread over the file, the runs
+    gathering scattered rows of arrow-backed text copies every value; spread over the file, the runs
     still see every period of a file sorted by date."""
     if len(raw) <= n:
         return raw
@@ -207,7 +120,7 @@ class _Facts:
     @property
     def nums(self) -> pd.Series:
         if self._nums is None:
-            self._nums = ingest._to_number(self.s)
+            self._nums = to_number(self.s)
         return self._nums
 
     @property
@@ -237,10 +150,10 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
     if check == "date":
         head = s.head(20)
         if not any(_DATE_LIKE.search(str(v)) for v in head) or (
-                ingest.detect_date_format(head) is None
+                detect_date_format(head) is None
                 and pd.to_datetime(head, errors="coerce", format="mixed").isna().all()):
             return 0.0, "not dates"
-        fmt = ingest.detect_date_format(s)
+        fmt = detect_date_format(s)
         if fmt:
             timed = any(code in fmt for code in ("%H", "%I"))
             return (1.0 if timed else 0.9), f"dates like {s.iloc[0]!r} ({fmt})"
@@ -250,7 +163,7 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
         ok = float(parsed.notna().mean())
         return ok * 0.8, f"{ok:.0%} parse as dates"
     if check == "time":
-        _, bad = ingest.parse_time_of_day(s)
+        _, bad = parse_time_of_day(s)
         ok = 1 - float(bad.mean())
         return ok, f"{ok:.0%} read as times of day (e.g. {s.iloc[0]!r})"
     if check in ("lat", "lon"):
@@ -288,12 +201,12 @@ def value_score(values: pd.Series, check: str, *, sampled: bool = False, facts: 
     if check == "text":
         return (0.1, "numbers, not text") if facts.numeric > 0.9 else (0.6 + 0.4 * (1 - facts.numeric), "text")
     if check == "bool":
-        ok = float(s.str.lower().isin(ingest._TRUE | ingest._FALSE).mean())
+        ok = float(s.str.lower().isin(TRUE_WORDS | FALSE_WORDS).mean())
         return ok, f"{ok:.0%} true/false"
     if check in ("year", "month", "day", "hour", "count", "score"):
         lo, hi = {"year": (1900, 2100), "month": (1, 12), "day": (1, 31), "hour": (0, 23),
                   "count": (0, 1e9), "score": (0, 100)}[check]
-        v = ingest._to_number(s.str.replace(",", "", regex=False))
+        v = to_number(s.str.replace(",", "", regex=False))
         ok = float(v.between(lo, hi).mean())
         return ok, f"{ok:.0%} numbers in {lo:g}..{hi:g}"
     return 0.5, ""
@@ -413,11 +326,11 @@ def _tidy_incident_columns(fields: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFr
         fields.loc[fields["field"].isin(names), ["column", "confidence"]] = ["", 0.0]
 
     for deg, proj in (("latitude", "y"), ("longitude", "x")):
-        if cols.get(deg) and ingest.looks_projected(raw[cols[deg]]) and not cols.get(proj):
+        if cols.get(deg) and looks_projected(raw[cols[deg]]) and not cols.get(proj):
             fields.loc[fields["field"] == proj, ["column", "confidence", "why"]] = [
                 cols[deg], 0.7, "large numbers: projected coordinates"]
             clear(deg)
-    if cols.get("x") and not ingest.looks_projected(raw[cols["x"]]):
+    if cols.get("x") and not looks_projected(raw[cols["x"]]):
         clear("x", "y")
     if cols.get("occurred_at"):
         clear("year", "month", "day")
@@ -429,14 +342,14 @@ def guess_crs(x: pd.Series, y: pd.Series, bounds: tuple[float, float, float, flo
     or '' when none does (or no bounds are known)."""
     if bounds is None:
         return ""
-    xs, ys = ingest._to_number(x), ingest._to_number(y)
+    xs, ys = to_number(x), to_number(y)
     ok = xs.notna() & ys.notna() & ~xs.isin([0, -1]) & ~ys.isin([0, -1])
     if not ok.any():
         return ""
     mx, my = float(xs[ok].median()), float(ys[ok].median())
     west, south, east, north = bounds
     for code, _ in COMMON_CRS:
-        lat, lon = ingest.project_to_degrees(pd.Series([mx]), pd.Series([my]), code)
+        lat, lon = project_to_degrees(pd.Series([mx]), pd.Series([my]), code)
         if west - 0.05 <= lon.iloc[0] <= east + 0.05 and south - 0.05 <= lat.iloc[0] <= north + 0.05:
             return code
     return ""
@@ -505,8 +418,8 @@ def _guess_level(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None) ->
         if any(w in text for w in words):
             return key
     if column and areas:
-        values = set(ingest.canonical_area_id(raw[column].astype("string"), "beat").dropna())
-        best = max(areas, key=lambda lv: len(values & set(areas[lv]["area_id"].astype(str))), default="")
+        ids = set(canonical_area_id(raw[column].astype("string"), "beat").dropna())
+        best = max(areas, key=lambda lv: len(ids & set(areas[lv]["area_id"].astype(str))), default="")
         if best:
             return best
     return "community_area"
@@ -544,11 +457,11 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
     cols = plan.columns
     lat, lon = get("latitude"), get("longitude")
     if lat is not None and lon is not None:
-        la, lo = ingest._to_number(_sample(lat)), ingest._to_number(_sample(lon))
-        if ingest.looks_projected(la) or ingest.looks_projected(lo):
+        la, lo = to_number(_sample(lat)), to_number(_sample(lon))
+        if looks_projected(la) or looks_projected(lo):
             notes.append("Coordinates look like US feet (or metres), not degrees: choose the coordinate system "
                          "(e.g. EPSG:3435) in the mapping.")
-        elif ingest.swapped_latlon(la.reset_index(drop=True), lo.reset_index(drop=True), areas_bounds(areas)):
+        elif swapped_latlon(la.reset_index(drop=True), lo.reset_index(drop=True), areas_bounds(areas)):
             notes.append("Latitude and longitude look swapped (the latitude column holds longitudes, or the "
                          "longitude column falls in the city's latitude range): swap them in the mapping.")
         missing = float((la.isin([0, -1]) | lo.isin([0, -1])).mean())
@@ -573,7 +486,7 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
     date = get("occurred_at")
     if date is not None and not pd.api.types.is_datetime64_any_dtype(date.dtype):
         sample = _sample(date)
-        fmt = plan.date_format or ingest.detect_date_format(sample)
+        fmt = plan.date_format or detect_date_format(sample)
         if fmt is None:
             notes.append(f"Dates such as {sample.iloc[0]!r} match no known format: type the format "
                          "(e.g. %d/%m/%Y %H:%M) in the mapping.")
@@ -582,7 +495,7 @@ def _diagnose(raw: pd.DataFrame, plan: Plan, areas: dict[str, Any] | None, get, 
             if days.max() <= 12:
                 notes.append(f"Dates read as {fmt} (month first); no day is above 12, so day-first cannot "
                              "be ruled out: confirm the date format.")
-        if ingest._has_offsets(sample):
+        if has_utc_offsets(sample):
             notes.append("Dates carry UTC offsets: they are converted to the time zone you choose.")
         elif fmt and get("occurred_time") is None:
             times = pd.to_datetime(sample.head(300), format=fmt, errors="coerce").dropna()
@@ -626,7 +539,7 @@ def offense_table(raw: pd.DataFrame, plan: Plan, limit: int = 500) -> pd.DataFra
     column = plan.columns.get("offense")
     if not column or column not in raw.columns:
         return pd.DataFrame(columns=["offense", "rows", "offense_group", "source"])
-    counts = ingest._strip(raw[column]).str.upper().value_counts().head(limit)
+    counts = strip_text(raw[column]).str.upper().value_counts().head(limit)
     table = schema.offense_group_table()
     known = dict(zip(table["offense"], table["offense_group"], strict=True))
     saved = {str(k).upper(): v for k, v in plan.offense_groups.items()}
@@ -663,23 +576,23 @@ def area_match_table(raw: pd.DataFrame, plan: Plan, level: str, areas, limit: in
     cols = ["value", "rows", "area_id", "area_name", "how", "use"]
     if not column or column not in raw.columns or areas is None or not len(areas):
         return pd.DataFrame(columns=cols)
-    counts = ingest._strip(raw[column]).value_counts().head(limit)
+    counts = strip_text(raw[column]).value_counts().head(limit)
     names = dict(zip(areas["area_id"].astype(str), areas["name"].astype(str), strict=True))
-    lookup = ingest.area_lookup(areas)
-    by_norm = {ingest.normalise_name(n): a for a, n in names.items()}
+    lookup = area_lookup(areas)
+    by_norm = {normalise_name(n): a for a, n in names.items()}
     saved = plan.area_values.get(level, {})
     rows = []
-    # All distinct values in one call: a call per value cost ~1 ms each (0.5 s for 300 beats).
-    canonicals = ingest.canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
+    # All distinct values in one call: a call per value adds pandas overhead per value.
+    canonicals = canonical_area_id(pd.Series(counts.index, dtype="string"), level).tolist()
     for (value, n), canonical in zip(counts.items(), canonicals, strict=True):
         if value in saved:
             area_id, how, use = saved[value], "profile", True
         elif canonical in lookup:
             area_id, how, use = lookup[canonical], "id", True
-        elif ingest.normalise_name(value) in lookup:
-            area_id, how, use = lookup[ingest.normalise_name(value)], "name", True
+        elif normalise_name(value) in lookup:
+            area_id, how, use = lookup[normalise_name(value)], "name", True
         else:
-            close = difflib.get_close_matches(ingest.normalise_name(value), list(by_norm), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(normalise_name(value), list(by_norm), n=1, cutoff=0.75)
             area_id, how, use = (by_norm[close[0]], "close spelling: check", False) if close else ("", "no match", False)
         rows.append({"value": value, "rows": int(n), "area_id": area_id, "area_name": names.get(area_id, ""),
                      "how": how, "use": use})
@@ -772,16 +685,10 @@ def with_choices(plan: Plan, *, offenses: pd.DataFrame | None = None,
     return Plan(**data)
 
 
-REQUIRED = {"incidents": ("incident_id", "occurred_at", "offense"), "population": ("area_id", "population"),
-            "areas": ("area_id",), "outreach": (), "surveys": ()}
+REQUIRED = {name: kind.required for name, kind in schema.KINDS.items()}
 
 
 def missing_required(plan: Plan) -> list[str]:
     """Labels of the required fields the plan maps to no column (a date may come from year and month)."""
-    missing = []
-    for name in REQUIRED.get(plan.kind, ()):
-        if name == "occurred_at" and {"year", "month"} <= set(plan.columns):
-            continue
-        if not plan.columns.get(name):
-            missing.append(FIELDS[plan.kind][name].label)
-    return missing
+    kind = schema.KINDS.get(plan.kind)
+    return [] if kind is None else [kind.field_map[name].label for name in kind.unmapped_required(plan.columns)]

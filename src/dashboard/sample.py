@@ -21,6 +21,12 @@ from dashboard.store import Provenance, Store
 log = logging.getLogger(__name__)
 
 CRIME_FILES = ("chicago_crimes_2016.csv.gz", "chicago_crimes_2017.csv.gz")
+CRIME_COLUMNS = {"incident_id": "ID", "case_number": "Case Number", "occurred_at": "Date", "offense": "Primary Type",
+                 "offense_detail": "Description", "offense_code": "IUCR", "location_type": "Location Description",
+                 "block": "Block", "latitude": "Latitude", "longitude": "Longitude", "beat_id": "Beat",
+                 "district_id": "District", "community_area_id": "Community Area", "arrest": "Arrest",
+                 "domestic": "Domestic"}
+CRIME_DATE_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 BOUNDARY_FILES = {
     "community_area": "boundaries/chicago_community_areas.geojson",
     "district": "boundaries/chicago_police_districts.geojson",
@@ -32,15 +38,10 @@ BOUNDARY_MAPPINGS = {
     "beat": {"area_id": "beat_num", "name": "beat_num"},
 }
 POPULATION_FILE = "chicago_community_area_population_2020.csv"
+POPULATION_COLUMNS = {"area_id": "community_area_id", "population": "population_2020"}
 EVENTS_FILE = "cpd_caps_community_events_2016_2017.json"
 
-SAMPLE_FILES = {
-    "areas": "areas.parquet",
-    "incidents": "incidents.parquet",
-    "population": "population.csv",
-    "outreach": "outreach.csv",
-    "surveys": "surveys.csv",
-}
+SAMPLE_FILES = {name: kind.sample_file for name, kind in schema.KINDS.items() if kind.sample_file}
 
 
 def _area_names(level: str, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -70,7 +71,7 @@ def build(source: Path, out: Path) -> dict[str, Any]:
 
     frames = []
     for name in CRIME_FILES:
-        prepared = ingest.prepare_file(source / name, "incidents", date_format="%m/%d/%Y %I:%M:%S %p")
+        prepared = ingest.prepare_file(source / name, "incidents", mapping=CRIME_COLUMNS, date_format=CRIME_DATE_FORMAT)
         frames.append(prepared.frame)
         report["datasets"][f"incidents/{name}"] = prepared.report.to_dict()
     incidents = pd.concat(frames, ignore_index=True)
@@ -87,7 +88,7 @@ def build(source: Path, out: Path) -> dict[str, Any]:
     report["incidents"] = {"rows": len(incidents), "duplicate_ids_across_years": int(across.sum()), **cleared}
 
     pop = ingest.prepare_file(source / POPULATION_FILE, "population", level="community_area", year=2020,
-                              mapping={"area_id": "community_area_id", "population": "population_2020"})
+                              mapping=POPULATION_COLUMNS)
     pop_frame = pop.frame.assign(source="US Census 2020 via " + POPULATION_FILE)
     pop_frame.to_csv(out / SAMPLE_FILES["population"], index=False)
     report["datasets"]["population"] = pop.report.to_dict()
@@ -115,7 +116,9 @@ def build(source: Path, out: Path) -> dict[str, Any]:
 
 
 def read_sample(sample_dir: Path, dataset: str) -> pd.DataFrame:
-    """One canonical dataset from data/sample/, typed by its schema."""
+    """One canonical dataset from data/sample/, typed by its schema (empty for a kind the sample lacks)."""
+    if dataset not in SAMPLE_FILES:
+        return schema.empty(dataset)
     path = sample_dir / SAMPLE_FILES[dataset]
     if dataset == "areas":
         return schema.AREAS.validate(gpd.read_parquet(path))

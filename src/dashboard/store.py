@@ -82,7 +82,7 @@ STORED_COLUMNS: dict[str, tuple[str, ...]] = {
     for kind in schema.DATASETS
 }
 
-TIME_COLUMN = {"incidents": "occurred_at", "outreach": "starts_at", "surveys": "period_start"}
+TIME_COLUMN = schema.TIME_COLUMNS
 
 
 @dataclass(frozen=True)
